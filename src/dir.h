@@ -1,0 +1,91 @@
+/*
+ * dir.h — the entries of one directory.
+ *
+ * Two views of the same entries:
+ *  - by name: a uthash table, so lookup, add and remove cost O(1) whatever
+ *    the directory's size;
+ *  - by position: every entry gets a readdir position when it is added
+ *    (pos, strictly increasing within the directory, never reused), kept in
+ *    a pos-ordered array.  A readdir cursor is just the last position
+ *    returned: continuing finds the first entry with a larger position by
+ *    binary search, so an entry that exists for a whole listing is returned
+ *    exactly once, and a cursor stays valid when other entries (even the one
+ *    it points at) are removed.  Removed entries leave a tombstone slot; the
+ *    array is compacted when tombstones outnumber live entries (amortised
+ *    O(1) per removal).
+ *
+ * Positions 1 and 2 are reserved for "." and "..", which are not stored;
+ * stored entries start at MFS_DIR_FIRST_POS.
+ *
+ * Not thread-safe: the caller holds the locks fs.h describes.  Entries point
+ * at inodes but never own or free them.
+ */
+#ifndef MFS_DIR_H
+#define MFS_DIR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uthash_cfg.h"
+
+#define MFS_DIR_FIRST_POS 3
+#define MFS_NAME_MAX 255
+
+struct mfs_inode;
+
+struct mfs_dirent {
+	UT_hash_handle hh;       /* by-name table; key is name[0..namelen) */
+	struct mfs_inode *inode; /* the entry's inode (not owned) */
+	uint64_t pos;            /* readdir position, unique in this directory */
+	uint16_t namelen;        /* 1..MFS_NAME_MAX */
+	char name[];             /* NUL-terminated */
+};
+
+struct mfs_dirslot {
+	uint64_t pos;             /* position; kept in tombstones too */
+	struct mfs_dirent *entry; /* NULL: tombstone */
+};
+
+struct mfs_dir {
+	struct mfs_dirent *by_name; /* uthash head */
+	struct mfs_dirslot *slots;  /* pos-ordered, with tombstones */
+	size_t nslots;              /* slots used (live + tombstones) */
+	size_t cap;                 /* slots allocated */
+	size_t nlive;               /* live entries */
+	uint64_t next_pos;          /* position the next entry gets */
+};
+
+void mfs_dir_init(struct mfs_dir *dir);
+
+/* Free every entry (not the inodes they point at) and the index. */
+void mfs_dir_free(struct mfs_dir *dir);
+
+static inline size_t mfs_dir_count(const struct mfs_dir *dir)
+{
+	return dir->nlive;
+}
+
+/* The entry called name (namelen bytes, no NUL needed), or NULL. */
+struct mfs_dirent *mfs_dir_find(const struct mfs_dir *dir, const char *name, size_t namelen);
+
+/*
+ * Add an entry name -> inode at the next position.  The caller has checked
+ * that the name is absent and 1..MFS_NAME_MAX bytes long.  Returns 0 and the
+ * entry in *out (may be NULL), or -ENOMEM with the directory unchanged.
+ */
+int mfs_dir_add(struct mfs_dir *dir, const char *name, size_t namelen, struct mfs_inode *inode,
+		struct mfs_dirent **out);
+
+/* Remove and free an entry of this directory.  Never fails. */
+void mfs_dir_remove(struct mfs_dir *dir, struct mfs_dirent *entry);
+
+/*
+ * The live entry with the smallest position greater than pos, or NULL at the
+ * end.  O(log n).  Iterate with e = mfs_dir_next(dir, e->pos).
+ */
+struct mfs_dirent *mfs_dir_next(const struct mfs_dir *dir, uint64_t pos);
+
+/* Check both views agree.  0, or -EUCLEAN with a description in why. */
+int mfs_dir_check(const struct mfs_dir *dir, const char **why);
+
+#endif
