@@ -6,8 +6,12 @@
  *  - the daemon runs in the foreground as a child of the test process with
  *    -o auto_unmount (fusermount3 unmounts if the daemon dies) and
  *    PR_SET_PDEATHSIG (the daemon gets SIGTERM if the test process dies);
- *  - hx_umount() runs in the checked fixture's teardown, also after a failed
- *    assertion.
+ *  - every mount lives in a private mount namespace of the test process
+ *    (harness.c), so even a test that dies on a failed assertion (Check
+ *    leaves with _exit, skipping the teardown) or a timeout leaves nothing
+ *    mounted on the host;
+ *  - hx_umount() runs in the checked fixture's teardown of a test that
+ *    passed its assertions.
  * hx_umount() asserts that the daemon exited with status 0, so a sanitizer
  * report or a leak at exit fails the test that caused it.
  *
@@ -16,7 +20,7 @@
  *  MEMFS_EXTRA_OPTS  -o options added to every mount (e.g. "nocache")
  *  HX_ORACLE=tmpfs   mount a tmpfs instead of memfs: proves a test's
  *                    expectations against Linux itself (memfs-only tests
- *                    call hx_skip_on_oracle()).
+ *                    check hx_oracle() and return early).
  *
  * Oracle comparisons: hx_tmpfs() gives a scratch tmpfs directory in the same
  * test, so a case can be run on both and the results compared.
@@ -55,12 +59,16 @@ const char *hx_path(const struct hx_mount *m, const char *rel);
 /* hx_path(&hx_mnt, rel) */
 const char *P(const char *rel);
 
-/* A fresh directory on a tmpfs (mounted once per process, removed at exit). */
+/*
+ * A directory on a tmpfs for oracle comparisons: empty at a test's first call,
+ * the same directory for every later call in that test; it disappears with
+ * the test process.
+ */
 const char *hx_tmpfs(void);
 
-/* Create file rel (relative to dir) with the given contents; ck_assert on error. */
+/* Create (or truncate) the file at path with the given contents; ck_assert on error. */
 void hx_write_file(const char *path, const void *buf, size_t len);
-/* Read a whole file into a malloc'd buffer; *len gets its size. */
+/* Read a whole file into a malloc'd, NUL-terminated buffer (caller frees); *len gets its size. */
 void *hx_read_file(const char *path, size_t *len);
 
 /* Run a shell command; returns its exit status (or -1). */
