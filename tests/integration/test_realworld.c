@@ -163,7 +163,7 @@ START_TEST(git_clone_onto_memfs_passes_fsck_status_and_gc)
 	make_source_repo(src);
 
 	const char *clone = P("clone");
-	char cmd[8192];
+	char cmd[16384];
 	char *out;
 
 	int st = sh_capture(&out, GIT " clone -q --no-hardlinks 'file://%s' '%s'", src, clone);
@@ -220,7 +220,7 @@ START_TEST(tar_extract_of_usr_include_diffs_clean_and_rm_rf_frees_everything)
 	fs_usage(hx_mnt.dir, &used0, &bfree0);
 	ck_assert_int_eq(used0, 1);
 
-	char cmd[8192];
+	char cmd[16384];
 	snprintf(cmd, sizeof(cmd), "tar -C '%s' -xf '%s'", hx_mnt.dir, tarball);
 	sh_silent_ok("tar -x", cmd);
 
