@@ -78,6 +78,12 @@ void mfs_fs_destroy(struct mfs_fs *fs);
 
 int mfs_lookup(struct mfs_fs *fs, uint64_t parent, const char *name, struct mfs_attr *out);
 void mfs_forget(struct mfs_fs *fs, uint64_t ino, uint64_t nlookup);
+/* forget for n inodes under one lock (FUSE's forget_multi). */
+struct mfs_forget {
+	uint64_t ino;
+	uint64_t nlookup;
+};
+void mfs_forget_many(struct mfs_fs *fs, const struct mfs_forget *list, size_t n);
 
 /*
  * Create a node of any type (mode's S_IFMT: regular when 0, FIFO, socket,
@@ -94,7 +100,7 @@ int mfs_link(struct mfs_fs *fs, uint64_t ino, uint64_t newparent, const char *ne
 	     struct mfs_attr *out);
 int mfs_unlink(struct mfs_fs *fs, uint64_t parent, const char *name);
 int mfs_rmdir(struct mfs_fs *fs, uint64_t parent, const char *name);
-/* flags: 0, RENAME_NOREPLACE, RENAME_EXCHANGE or RENAME_WHITEOUT. */
+/* flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE (anything else -EINVAL). */
 int mfs_rename(struct mfs_fs *fs, uint64_t parent, const char *name, uint64_t newparent,
 	       const char *newname, unsigned flags);
 /* Copy the target into buf (not NUL-terminated); returns its length, -ERANGE if size too small. */

@@ -1,0 +1,405 @@
+/*
+ * file.c — open files and their contents: open/release, read and write
+ * (handing out iovecs into the chunk map so bytes are copied once),
+ * fallocate, SEEK_DATA/SEEK_HOLE and copy_file_range.  The chunk map itself
+ * is data.c; this file adds sizes, times, locks and limits.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "inode.h"
+
+/* Stack room for the iovec of one request up to 1 MiB (max_write). */
+#define IOV_ON_STACK (((1u << 20) >> MFS_CHUNK_SHIFT) + 2)
+
+/*
+ * Find a regular file for a data operation and take its lock; ns_lock is
+ * held in read mode until file_end().  -EISDIR / -EINVAL for other types.
+ */
+static int file_begin(struct mfs_fs *fs, uint64_t ino, int write, struct mfs_inode **out)
+{
+	struct mfs_inode *inode;
+
+	ns_read(fs);
+	inode = mfs_inode_get(fs, ino);
+	if (!inode || !mfs_is_reg(inode)) {
+		ns_unlock(fs);
+		return !inode ? -ENOENT : mfs_is_dir(inode) ? -EISDIR : -EINVAL;
+	}
+	if (write)
+		pthread_rwlock_wrlock(&inode->lock);
+	else
+		pthread_rwlock_rdlock(&inode->lock);
+	*out = inode;
+	return 0;
+}
+
+static void file_end(struct mfs_fs *fs, struct mfs_inode *inode)
+{
+	pthread_rwlock_unlock(&inode->lock);
+	ns_unlock(fs);
+}
+
+/* Contents changed: mtime and ctime move (inode write-locked). */
+static void file_modified(struct mfs_inode *inode)
+{
+	mfs_now(&inode->mtime);
+	inode->ctime = inode->mtime;
+}
+
+int mfs_open(struct mfs_fs *fs, uint64_t ino, int flags)
+{
+	struct mfs_inode *inode;
+	int err = 0;
+
+	ns_read(fs);
+	inode = mfs_inode_get(fs, ino);
+	if (!inode) {
+		err = -ENOENT;
+		goto out;
+	}
+	if ((flags & O_TRUNC) && mfs_is_reg(inode) && (flags & O_ACCMODE) != O_RDONLY) {
+		pthread_rwlock_wrlock(&inode->lock);
+		mfs_data_truncate(&inode->u.data, &fs->space, 0);
+		inode->size = 0;
+		file_modified(inode);
+		pthread_rwlock_unlock(&inode->lock);
+	}
+	atomic_fetch_add(&inode->nopen, 1);
+out:
+	ns_unlock(fs);
+	return err;
+}
+
+/*
+ * The last handle of an inode with no names and no lookups frees it; that
+ * needs the write lock, taken only in that rare case (the kernel normally
+ * holds a lookup reference while a file is open).
+ */
+static int release(struct mfs_fs *fs, uint64_t ino)
+{
+	struct mfs_inode *inode;
+	int last = 0;
+
+	ns_read(fs);
+	inode = mfs_inode_get(fs, ino);
+	if (inode && atomic_load(&inode->nopen) > 0)
+		last = atomic_fetch_sub(&inode->nopen, 1) == 1 && inode->nlink == 0 &&
+		       atomic_load(&inode->nlookup) == 0;
+	ns_unlock(fs);
+	if (!inode)
+		return -ENOENT;
+	if (last) {
+		ns_write(fs);
+		inode = mfs_inode_get(fs, ino); /* may be gone already */
+		if (inode)
+			mfs_inode_maybe_free(fs, inode);
+		ns_unlock(fs);
+	}
+	return 0;
+}
+
+int mfs_release(struct mfs_fs *fs, uint64_t ino)
+{
+	return release(fs, ino);
+}
+
+int mfs_releasedir(struct mfs_fs *fs, uint64_t ino)
+{
+	return release(fs, ino);
+}
+
+/*
+ * relatime, as Linux mounts tmpfs by default: reading moves atime only if
+ * it is not newer than mtime and ctime, or is a day old.
+ */
+static int need_atime(const struct mfs_inode *inode, const struct timespec *now)
+{
+	return !(inode->atime.tv_sec > inode->mtime.tv_sec &&
+		 inode->atime.tv_sec > inode->ctime.tv_sec &&
+		 now->tv_sec - inode->atime.tv_sec < 24 * 3600);
+}
+
+int mfs_read(struct mfs_fs *fs, uint64_t ino, uint64_t off, size_t size, mfs_read_sink sink,
+	     void *ctx)
+{
+	struct iovec stack_iov[IOV_ON_STACK], *iov = stack_iov;
+	struct mfs_inode *inode;
+	struct timespec now;
+	int n = 0, err, want_atime;
+
+	err = file_begin(fs, ino, 0, &inode);
+	if (err)
+		return err;
+	if (off < inode->size) {
+		if (size > inode->size - off)
+			size = (size_t)(inode->size - off);
+		int max = mfs_data_iov_max(off, size);
+		if (max > (int)IOV_ON_STACK) {
+			iov = mfs_malloc(sizeof(*iov) * (size_t)max);
+			if (!iov) {
+				file_end(fs, inode);
+				return -ENOMEM;
+			}
+		}
+		n = mfs_data_read_iov(&inode->u.data, off, size, iov, max);
+	}
+	err = n < 0 ? n : sink(ctx, iov, n);
+	mfs_now(&now);
+	want_atime = err == 0 && need_atime(inode, &now);
+	if (iov != stack_iov)
+		mfs_free(iov);
+	pthread_rwlock_unlock(&inode->lock);
+	if (want_atime) {
+		pthread_rwlock_wrlock(&inode->lock);
+		inode->atime = now;
+		pthread_rwlock_unlock(&inode->lock);
+	}
+	ns_unlock(fs);
+	return err;
+}
+
+struct buf_sink {
+	char *buf;
+	size_t done;
+};
+
+static int copy_out(void *ctx, const struct iovec *iov, int n)
+{
+	struct buf_sink *b = ctx;
+
+	for (int i = 0; i < n; i++) {
+		memcpy(b->buf + b->done, iov[i].iov_base, iov[i].iov_len);
+		b->done += iov[i].iov_len;
+	}
+	return 0;
+}
+
+ssize_t mfs_pread(struct mfs_fs *fs, uint64_t ino, void *buf, size_t size, uint64_t off)
+{
+	struct buf_sink b = {.buf = buf};
+	int err = mfs_read(fs, ino, off, size, copy_out, &b);
+
+	return err ? err : (ssize_t)b.done;
+}
+
+/*
+ * Write one piece [off, off+len) through fill.  Returns bytes written or
+ * -errno.  Inode write-locked.
+ */
+static ssize_t write_piece(struct mfs_fs *fs, struct mfs_inode *inode, uint64_t off, size_t len,
+			   mfs_write_fill fill, void *ctx)
+{
+	struct iovec stack_iov[IOV_ON_STACK], *iov = stack_iov;
+	int max = mfs_data_iov_max(off, len), n;
+	ssize_t done;
+
+	if (max > (int)IOV_ON_STACK) {
+		iov = mfs_malloc(sizeof(*iov) * (size_t)max);
+		if (!iov)
+			return -ENOMEM;
+	}
+	n = mfs_data_write_iov(&inode->u.data, &fs->space, off, len, iov, max);
+	done = n < 0 ? n : fill(ctx, iov, n);
+	if (iov != stack_iov)
+		mfs_free(iov);
+	if (done > 0 && off + (uint64_t)done > inode->size)
+		inode->size = off + (uint64_t)done;
+	return done;
+}
+
+/*
+ * Near the space limit a write is cut into chunk-sized pieces so it stops
+ * within one chunk of the limit, as a short write(2), instead of failing
+ * whole.  fill is then called once per piece.
+ */
+static ssize_t write_near_full(struct mfs_fs *fs, struct mfs_inode *inode, uint64_t off,
+			       size_t len, mfs_write_fill fill, void *ctx)
+{
+	size_t total = 0;
+
+	while (total < len) {
+		uint64_t pos = off + total;
+		size_t piece = MFS_CHUNK_SIZE - (size_t)(pos & (MFS_CHUNK_SIZE - 1));
+		if (piece > len - total)
+			piece = len - total;
+		ssize_t n = write_piece(fs, inode, pos, piece, fill, ctx);
+		if (n <= 0)
+			return total ? (ssize_t)total : n;
+		total += (size_t)n;
+		if ((size_t)n < piece)
+			break;
+	}
+	return (ssize_t)total;
+}
+
+ssize_t mfs_write(struct mfs_fs *fs, uint64_t ino, uint64_t off, size_t len, unsigned flags,
+		  mfs_write_fill fill, void *ctx)
+{
+	struct mfs_inode *inode;
+	ssize_t n;
+	int err;
+
+	err = file_begin(fs, ino, 1, &inode);
+	if (err)
+		return err;
+	if (flags & MFS_WRITE_APPEND)
+		off = inode->size;
+	if (len == 0) {
+		n = 0;
+		goto out;
+	}
+	if (off >= MFS_MAX_FILE_SIZE || len > MFS_MAX_FILE_SIZE - off) {
+		n = -EFBIG;
+		goto out;
+	}
+	n = write_piece(fs, inode, off, len, fill, ctx);
+	if (n == -ENOSPC && len > MFS_CHUNK_SIZE)
+		n = write_near_full(fs, inode, off, len, fill, ctx);
+	if (n > 0) {
+		file_modified(inode);
+		if (flags & MFS_WRITE_KILL_PRIV)
+			mfs_inode_kill_priv(inode);
+	}
+out:
+	file_end(fs, inode);
+	return n;
+}
+
+struct buf_fill {
+	const char *buf;
+	size_t done;
+};
+
+static ssize_t copy_in(void *ctx, const struct iovec *iov, int n)
+{
+	struct buf_fill *b = ctx;
+	size_t start = b->done;
+
+	for (int i = 0; i < n; i++) {
+		memcpy(iov[i].iov_base, b->buf + b->done, iov[i].iov_len);
+		b->done += iov[i].iov_len;
+	}
+	return (ssize_t)(b->done - start);
+}
+
+ssize_t mfs_pwrite(struct mfs_fs *fs, uint64_t ino, const void *buf, size_t len, uint64_t off,
+		   unsigned flags)
+{
+	struct buf_fill b = {.buf = buf};
+
+	return mfs_write(fs, ino, off, len, flags, copy_in, &b);
+}
+
+int mfs_fallocate(struct mfs_fs *fs, uint64_t ino, int mode, uint64_t off, uint64_t len)
+{
+	struct mfs_inode *inode;
+	int keep = mode & FALLOC_FL_KEEP_SIZE, err;
+
+	if (len == 0)
+		return -EINVAL;
+	if (off > MFS_MAX_FILE_SIZE || len > MFS_MAX_FILE_SIZE - off)
+		return -EFBIG;
+	switch (mode & ~FALLOC_FL_KEEP_SIZE) {
+	case 0:
+	case FALLOC_FL_ZERO_RANGE:
+		break;
+	case FALLOC_FL_PUNCH_HOLE:
+		if (!keep)
+			return -EOPNOTSUPP;
+		break;
+	default:
+		return -EOPNOTSUPP;
+	}
+	err = file_begin(fs, ino, 1, &inode);
+	if (err)
+		return err;
+	if (mode & FALLOC_FL_PUNCH_HOLE) {
+		if (off < inode->size)
+			mfs_data_punch(&inode->u.data, &fs->space, off,
+				       len < inode->size - off ? len : inode->size - off);
+	} else if (mode & FALLOC_FL_ZERO_RANGE) {
+		err = mfs_data_zero_range(&inode->u.data, &fs->space, off, len);
+	} else {
+		err = mfs_data_allocate(&inode->u.data, &fs->space, off, len);
+	}
+	if (!err) {
+		if (!keep && off + len > inode->size)
+			inode->size = off + len;
+		file_modified(inode);
+	}
+	file_end(fs, inode);
+	return err;
+}
+
+int64_t mfs_lseek(struct mfs_fs *fs, uint64_t ino, uint64_t off, int whence)
+{
+	struct mfs_inode *inode;
+	int64_t r;
+	int err;
+
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		return -EINVAL;
+	err = file_begin(fs, ino, 0, &inode);
+	if (err)
+		return err;
+	r = mfs_data_seek(&inode->u.data, inode->size, off, whence);
+	file_end(fs, inode);
+	return r;
+}
+
+ssize_t mfs_copy_range(struct mfs_fs *fs, uint64_t ino_in, uint64_t off_in, uint64_t ino_out,
+		       uint64_t off_out, size_t len)
+{
+	struct mfs_inode *in, *out, *first, *second;
+	ssize_t r = 0;
+	int err;
+
+	ns_read(fs);
+	in = mfs_inode_get(fs, ino_in);
+	out = mfs_inode_get(fs, ino_out);
+	if (!in || !out) {
+		ns_unlock(fs);
+		return -ENOENT;
+	}
+	if (!mfs_is_reg(in) || !mfs_is_reg(out)) {
+		ns_unlock(fs);
+		return mfs_is_dir(in) || mfs_is_dir(out) ? -EISDIR : -EINVAL;
+	}
+	/* Two inode locks: lower number first (fs.h). */
+	first = in->ino <= out->ino ? in : out;
+	second = first == in ? out : in;
+	pthread_rwlock_wrlock(&first->lock);
+	if (second != first)
+		pthread_rwlock_wrlock(&second->lock);
+	if (off_in >= in->size || len == 0)
+		goto out;
+	if (len > in->size - off_in)
+		len = (size_t)(in->size - off_in);
+	if (off_out > MFS_MAX_FILE_SIZE || len > MFS_MAX_FILE_SIZE - off_out) {
+		r = -EFBIG;
+		goto out;
+	}
+	if (in == out && off_in < off_out + len && off_out < off_in + len) {
+		r = -EINVAL;
+		goto out;
+	}
+	err = mfs_data_copy(&out->u.data, &fs->space, off_out, &in->u.data, off_in, len);
+	if (err) {
+		r = err;
+		goto out;
+	}
+	if (off_out + len > out->size)
+		out->size = off_out + len;
+	file_modified(out);
+	r = (ssize_t)len;
+out:
+	if (second != first)
+		pthread_rwlock_unlock(&second->lock);
+	pthread_rwlock_unlock(&first->lock);
+	ns_unlock(fs);
+	return r;
+}

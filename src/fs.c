@@ -1,0 +1,223 @@
+/*
+ * fs.c — the filesystem object: creation with its root, limits, the
+ * kernel's references (forget), statfs, the consistency check and the
+ * final teardown.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "inode.h"
+
+int mfs_fs_new(const struct mfs_params *p, struct mfs_fs **out)
+{
+	struct mfs_cred owner = {.uid = p->root_uid, .gid = p->root_gid};
+	struct mfs_fs *fs;
+	int err;
+
+	if (p->size_bytes == 0 || p->max_inodes == 0)
+		return -EINVAL;
+	fs = mfs_calloc(1, sizeof(*fs));
+	if (!fs)
+		return -ENOMEM;
+	pthread_rwlock_init(&fs->ns_lock, NULL);
+	fs->next_ino = MFS_ROOT_INO;
+	fs->max_inodes = p->max_inodes;
+	fs->space.limit_bytes = p->size_bytes;
+	err = mfs_inode_new(fs, &owner, NULL, S_IFDIR | (p->root_mode & 07777), &fs->root);
+	if (err) {
+		pthread_rwlock_destroy(&fs->ns_lock);
+		mfs_free(fs);
+		return err;
+	}
+	fs->root->nlink = 2;
+	fs->root->u.dir.parent = fs->root;
+	*out = fs;
+	return 0;
+}
+
+/* Every inode is in the table, so teardown is one flat loop: no recursion. */
+void mfs_fs_destroy(struct mfs_fs *fs)
+{
+	struct mfs_inode *inode, *tmp;
+
+	if (!fs)
+		return;
+	HASH_ITER(hh, fs->table, inode, tmp)
+		mfs_inode_free(fs, inode);
+	pthread_rwlock_destroy(&fs->ns_lock);
+	mfs_free(fs);
+}
+
+static void forget_one(struct mfs_fs *fs, uint64_t ino, uint64_t nlookup)
+{
+	struct mfs_inode *inode = mfs_inode_get(fs, ino);
+	uint64_t held;
+
+	if (!inode)
+		return;
+	held = atomic_load(&inode->nlookup);
+	atomic_store(&inode->nlookup, nlookup >= held ? 0 : held - nlookup);
+	mfs_inode_maybe_free(fs, inode);
+}
+
+void mfs_forget(struct mfs_fs *fs, uint64_t ino, uint64_t nlookup)
+{
+	ns_write(fs);
+	forget_one(fs, ino, nlookup);
+	ns_unlock(fs);
+}
+
+void mfs_forget_many(struct mfs_fs *fs, const struct mfs_forget *list, size_t n)
+{
+	ns_write(fs);
+	for (size_t i = 0; i < n; i++)
+		forget_one(fs, list[i].ino, list[i].nlookup);
+	ns_unlock(fs);
+}
+
+void mfs_statfs(struct mfs_fs *fs, struct statvfs *out)
+{
+	uint64_t used = mfs_space_used(&fs->space);
+	uint64_t limit = fs->space.limit_bytes;
+
+	memset(out, 0, sizeof(*out));
+	ns_read(fs);
+	out->f_bsize = MFS_CHUNK_SIZE;
+	out->f_frsize = MFS_CHUNK_SIZE;
+	out->f_blocks = limit / MFS_CHUNK_SIZE;
+	out->f_bfree = used >= limit ? 0 : (limit - used) / MFS_CHUNK_SIZE;
+	out->f_bavail = out->f_bfree;
+	out->f_files = fs->max_inodes;
+	out->f_ffree = fs->max_inodes - fs->ninodes;
+	out->f_favail = out->f_ffree;
+	out->f_namemax = MFS_NAME_MAX;
+	ns_unlock(fs);
+}
+
+/* ---- consistency check ---- */
+
+/*
+ * The check counts, for every inode, the directory entries that name it
+ * (and, for directories, the subdirectories they hold) in a hash of its
+ * own, then compares with nlink: checking must not change what it checks.
+ */
+struct link_count {
+	UT_hash_handle hh;
+	const struct mfs_inode *inode;
+	uint64_t names;  /* entries naming it */
+	uint64_t subdirs; /* for directories: entries that are directories */
+};
+
+#undef uthash_nonfatal_oom
+#define uthash_nonfatal_oom(obj) (oom = 1)
+
+static struct link_count *count_for(struct link_count **counts, const struct mfs_inode *inode,
+				    int *oomp)
+{
+	struct link_count *c;
+	int oom = 0;
+
+	HASH_FIND_PTR(*counts, &inode, c);
+	if (c)
+		return c;
+	c = mfs_calloc(1, sizeof(*c));
+	if (!c) {
+		*oomp = 1;
+		return NULL;
+	}
+	c->inode = inode;
+	HASH_ADD_PTR(*counts, inode, c);
+	if (oom) {
+		mfs_free(c);
+		*oomp = 1;
+		return NULL;
+	}
+	return c;
+}
+
+static const char *check_inode(struct mfs_fs *fs, struct mfs_inode *inode,
+			       struct link_count **counts, uint64_t *space, int *oom)
+{
+	const char *why = NULL;
+
+	if (S_ISREG(inode->mode)) {
+		if (mfs_data_check(&inode->u.data, &why))
+			return why;
+		*space += inode->u.data.nchunks * MFS_CHUNK_SIZE;
+		return NULL;
+	}
+	if (S_ISLNK(inode->mode)) {
+		if (!inode->u.target || strlen(inode->u.target) != inode->size)
+			return "symlink target length differs from its size";
+		if (inode->size > MFS_SHORT_SYMLINK_LEN)
+			*space += MFS_CHUNK_SIZE;
+		return NULL;
+	}
+	if (!S_ISDIR(inode->mode))
+		return NULL;
+	if (mfs_dir_check(&inode->u.dir.entries, &why))
+		return why;
+	if (inode->nlink == 0 && mfs_dir_count(&inode->u.dir.entries))
+		return "removed directory still has entries";
+	struct link_count *self = count_for(counts, inode, oom);
+	for (struct mfs_dirent *e = mfs_dir_next(&inode->u.dir.entries, 0); e;
+	     e = mfs_dir_next(&inode->u.dir.entries, e->pos)) {
+		struct link_count *c = count_for(counts, e->inode, oom);
+		if (!c || !self)
+			return NULL;
+		if (mfs_inode_get(fs, e->inode->ino) != e->inode)
+			return "directory entry names an inode missing from the table";
+		c->names++;
+		if (S_ISDIR(e->inode->mode)) {
+			self->subdirs++;
+			if (e->inode->u.dir.parent != inode)
+				return "subdirectory's parent pointer is wrong";
+		}
+	}
+	return NULL;
+}
+
+int mfs_check(struct mfs_fs *fs, const char **why)
+{
+	struct link_count *counts = NULL, *c, *tmp;
+	struct mfs_inode *inode, *itmp;
+	uint64_t space = 0, n = 0;
+	const char *bad = NULL;
+	int oom = 0;
+
+	ns_write(fs);
+	HASH_ITER(hh, fs->table, inode, itmp) {
+		n++;
+		if (!bad)
+			bad = check_inode(fs, inode, &counts, &space, &oom);
+	}
+	if (!bad && n != fs->ninodes)
+		bad = "inode counter differs from the table";
+	if (!bad && fs->ninodes > fs->max_inodes)
+		bad = "more inodes than nr_inodes";
+	if (!bad && !oom && space != mfs_space_used(&fs->space))
+		bad = "space counter differs from the chunks held";
+	HASH_ITER(hh, fs->table, inode, itmp) {
+		if (bad || oom)
+			break;
+		HASH_FIND_PTR(counts, &inode, c);
+		uint64_t names = c ? c->names : 0, subdirs = c ? c->subdirs : 0;
+		if (S_ISDIR(inode->mode)) {
+			uint64_t want = inode->nlink ? 2 + subdirs : 0;
+			if (inode == fs->root ? inode->nlink != 2 + subdirs : inode->nlink != want)
+				bad = "directory link count is not 2 + subdirectories";
+			else if (inode != fs->root && names != (inode->nlink ? 1 : 0))
+				bad = "directory has a name count other than one";
+		} else if (names != inode->nlink) {
+			bad = "link count differs from the names in the tree";
+		}
+	}
+	HASH_ITER(hh, counts, c, tmp) {
+		HASH_DEL(counts, c);
+		mfs_free(c);
+	}
+	ns_unlock(fs);
+	if (why)
+		*why = bad;
+	return bad ? -EUCLEAN : 0;
+}

@@ -1,0 +1,329 @@
+/*
+ * inode.c — inode lifecycle and attributes: allocation with the owner
+ * rules, freeing when the last reference goes, stat, setattr and the
+ * extended-attribute entry points.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "inode.h"
+
+/* uthash reports a failed allocation here; the item is then not added. */
+#undef uthash_nonfatal_oom
+#define uthash_nonfatal_oom(obj) (fs->table_oom = 1)
+
+void mfs_now(struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+}
+
+/* The inode numbered ino, or NULL.  ns_lock held (either mode). */
+struct mfs_inode *mfs_inode_get(struct mfs_fs *fs, uint64_t ino)
+{
+	struct mfs_inode *inode;
+
+	if (ino == MFS_ROOT_INO)
+		return fs->root;
+	HASH_FIND(hh, fs->table, &ino, sizeof(ino), inode);
+	return inode;
+}
+
+/*
+ * A name must be 1..255 bytes without '/'; "." and ".." are never created.
+ * The kernel checks most of this for FUSE, but not the length, and other
+ * callers of the core (tests, fuzzers) check nothing.
+ */
+int mfs_check_name(const char *name, size_t *len)
+{
+	size_t n = strnlen(name, MFS_NAME_MAX + 1);
+
+	if (n > MFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (n == 0 || memchr(name, '/', n))
+		return -EINVAL;
+	*len = n;
+	return 0;
+}
+
+/*
+ * A new inode owned by cred, placed in the table.  The group comes from a
+ * setgid parent, which also passes S_ISGID on to directories (as
+ * inode_init_owner() in Linux).  ns write lock held.
+ */
+int mfs_inode_new(struct mfs_fs *fs, const struct mfs_cred *cred, struct mfs_inode *parent,
+		  mode_t mode, struct mfs_inode **out)
+{
+	struct mfs_inode *inode;
+
+	if (fs->ninodes >= fs->max_inodes)
+		return -ENOSPC;
+	inode = mfs_calloc(1, sizeof(*inode));
+	if (!inode)
+		return -ENOMEM;
+	inode->ino = fs->next_ino;
+	inode->mode = mode;
+	inode->uid = cred->uid;
+	inode->gid = cred->gid;
+	if (parent && (parent->mode & S_ISGID)) {
+		inode->gid = parent->gid;
+		if (S_ISDIR(mode))
+			inode->mode |= S_ISGID;
+	}
+	mfs_now(&inode->btime);
+	inode->atime = inode->mtime = inode->ctime = inode->btime;
+	mfs_xattrs_init(&inode->xattrs);
+	if (S_ISREG(mode))
+		mfs_data_init(&inode->u.data);
+	else if (S_ISDIR(mode))
+		mfs_dir_init(&inode->u.dir.entries);
+	pthread_rwlock_init(&inode->lock, NULL);
+
+	fs->table_oom = 0;
+	HASH_ADD(hh, fs->table, ino, sizeof(inode->ino), inode);
+	if (fs->table_oom) {
+		pthread_rwlock_destroy(&inode->lock);
+		mfs_free(inode);
+		return -ENOMEM;
+	}
+	fs->next_ino++;
+	fs->ninodes++;
+	*out = inode;
+	return 0;
+}
+
+/* Release an inode's memory.  ns write lock held; the inode is in the table. */
+void mfs_inode_free(struct mfs_fs *fs, struct mfs_inode *inode)
+{
+	HASH_DELETE(hh, fs->table, inode);
+	fs->ninodes--;
+	if (S_ISREG(inode->mode)) {
+		mfs_data_free(&inode->u.data, &fs->space);
+	} else if (S_ISDIR(inode->mode)) {
+		mfs_dir_free(&inode->u.dir.entries);
+	} else if (S_ISLNK(inode->mode)) {
+		if (inode->size > MFS_SHORT_SYMLINK_LEN)
+			mfs_space_release(&fs->space, MFS_CHUNK_SIZE);
+		mfs_free(inode->u.target);
+	}
+	mfs_xattrs_free(&inode->xattrs);
+	pthread_rwlock_destroy(&inode->lock);
+	mfs_free(inode);
+}
+
+/* Free the inode if nothing refers to it any more.  ns write lock held. */
+void mfs_inode_maybe_free(struct mfs_fs *fs, struct mfs_inode *inode)
+{
+	if (inode == fs->root || inode->nlink > 0 || atomic_load(&inode->nlookup) > 0 ||
+	    atomic_load(&inode->nopen) > 0)
+		return;
+	mfs_inode_free(fs, inode);
+}
+
+/* stat of an inode whose fields are stable (inode lock or ns write lock held). */
+void mfs_inode_fill(const struct mfs_inode *inode, struct mfs_attr *out)
+{
+	struct stat *st = &out->st;
+
+	memset(out, 0, sizeof(*out));
+	st->st_ino = inode->ino;
+	st->st_mode = inode->mode;
+	st->st_nlink = inode->nlink;
+	st->st_uid = inode->uid;
+	st->st_gid = inode->gid;
+	st->st_rdev = inode->rdev;
+	st->st_blksize = MFS_CHUNK_SIZE;
+	st->st_atim = inode->atime;
+	st->st_mtim = inode->mtime;
+	st->st_ctim = inode->ctime;
+	out->btime = inode->btime;
+	if (S_ISREG(inode->mode)) {
+		st->st_size = (off_t)inode->size;
+		st->st_blocks = (blkcnt_t)mfs_data_blocks(&inode->u.data);
+	} else if (S_ISDIR(inode->mode)) {
+		st->st_size = (off_t)((mfs_dir_count(&inode->u.dir.entries) + 2) * MFS_BOGO_DIRENT_SIZE);
+	} else if (S_ISLNK(inode->mode)) {
+		st->st_size = (off_t)inode->size;
+		if (inode->size > MFS_SHORT_SYMLINK_LEN)
+			st->st_blocks = MFS_CHUNK_SIZE / 512;
+	}
+}
+
+/* mfs_inode_fill under the inode's read lock (ns_lock held in read mode). */
+void mfs_inode_fill_locked(struct mfs_inode *inode, struct mfs_attr *out)
+{
+	pthread_rwlock_rdlock(&inode->lock);
+	mfs_inode_fill(inode, out);
+	pthread_rwlock_unlock(&inode->lock);
+}
+
+/*
+ * A write by someone else than root clears S_ISUID, and S_ISGID when the
+ * group may execute (otherwise S_ISGID means mandatory locking and stays),
+ * as file_remove_privs() does.  Inode write-locked.
+ */
+void mfs_inode_kill_priv(struct mfs_inode *inode)
+{
+	mode_t kill = S_ISUID;
+
+	if ((inode->mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		kill |= S_ISGID;
+	if (inode->mode & kill) {
+		inode->mode &= ~kill;
+		mfs_now(&inode->ctime);
+	}
+}
+
+int mfs_getattr(struct mfs_fs *fs, uint64_t ino, struct mfs_attr *out)
+{
+	struct mfs_inode *inode;
+	int err = 0;
+
+	ns_read(fs);
+	inode = mfs_inode_get(fs, ino);
+	if (!inode)
+		err = -ENOENT;
+	else
+		mfs_inode_fill_locked(inode, out);
+	ns_unlock(fs);
+	return err;
+}
+
+/* Size change of a regular file; inode write-locked. */
+static int set_size(struct mfs_fs *fs, struct mfs_inode *inode, uint64_t size)
+{
+	if (S_ISDIR(inode->mode))
+		return -EISDIR;
+	if (!S_ISREG(inode->mode))
+		return -EINVAL;
+	if (size > MFS_MAX_FILE_SIZE)
+		return -EFBIG;
+	if (size < inode->size)
+		mfs_data_truncate(&inode->u.data, &fs->space, size);
+	inode->size = size;
+	return 0;
+}
+
+int mfs_setattr(struct mfs_fs *fs, uint64_t ino, const struct mfs_setattr *sa,
+		struct mfs_attr *out)
+{
+	struct mfs_inode *inode;
+	struct timespec now;
+	int err = 0;
+
+	mfs_now(&now);
+	ns_read(fs);
+	inode = mfs_inode_get(fs, ino);
+	if (!inode) {
+		ns_unlock(fs);
+		return -ENOENT;
+	}
+	pthread_rwlock_wrlock(&inode->lock);
+	if (sa->valid & MFS_SET_SIZE) {
+		err = set_size(fs, inode, sa->size);
+		if (err)
+			goto out;
+		/* truncate(2) and ftruncate(2) always touch mtime, as tmpfs. */
+		inode->mtime = now;
+	}
+	if (sa->valid & MFS_SET_MODE)
+		inode->mode = (inode->mode & S_IFMT) | (sa->mode & 07777);
+	if (sa->valid & MFS_SET_UID)
+		inode->uid = sa->uid;
+	if (sa->valid & MFS_SET_GID)
+		inode->gid = sa->gid;
+	if (sa->valid & MFS_SET_ATIME_NOW)
+		inode->atime = now;
+	else if (sa->valid & MFS_SET_ATIME)
+		inode->atime = sa->atime;
+	if (sa->valid & MFS_SET_MTIME_NOW)
+		inode->mtime = now;
+	else if (sa->valid & MFS_SET_MTIME)
+		inode->mtime = sa->mtime;
+	if (sa->valid & MFS_SET_CTIME)
+		inode->ctime = sa->ctime;
+	else if (sa->valid)
+		inode->ctime = now;
+	if (out)
+		mfs_inode_fill(inode, out);
+out:
+	pthread_rwlock_unlock(&inode->lock);
+	ns_unlock(fs);
+	return err;
+}
+
+/* ---- extended attributes: the rules live in xattr.c ---- */
+
+/* Run op on ino's xattrs with the inode locked for writing (set/remove) or reading. */
+static struct mfs_inode *xattr_begin(struct mfs_fs *fs, uint64_t ino, int write)
+{
+	struct mfs_inode *inode;
+
+	ns_read(fs);
+	inode = mfs_inode_get(fs, ino);
+	if (!inode) {
+		ns_unlock(fs);
+		return NULL;
+	}
+	if (write)
+		pthread_rwlock_wrlock(&inode->lock);
+	else
+		pthread_rwlock_rdlock(&inode->lock);
+	return inode;
+}
+
+static void xattr_end(struct mfs_fs *fs, struct mfs_inode *inode, int changed)
+{
+	if (changed)
+		mfs_now(&inode->ctime);
+	pthread_rwlock_unlock(&inode->lock);
+	ns_unlock(fs);
+}
+
+int mfs_setxattr(struct mfs_fs *fs, uint64_t ino, const char *name, const void *value,
+		 size_t size, int flags)
+{
+	struct mfs_inode *inode = xattr_begin(fs, ino, 1);
+	int err;
+
+	if (!inode)
+		return -ENOENT;
+	err = mfs_xattr_set(&inode->xattrs, name, value, size, flags);
+	xattr_end(fs, inode, err == 0);
+	return err;
+}
+
+ssize_t mfs_getxattr(struct mfs_fs *fs, uint64_t ino, const char *name, void *buf, size_t size)
+{
+	struct mfs_inode *inode = xattr_begin(fs, ino, 0);
+	ssize_t n;
+
+	if (!inode)
+		return -ENOENT;
+	n = mfs_xattr_get(&inode->xattrs, name, buf, size);
+	xattr_end(fs, inode, 0);
+	return n;
+}
+
+ssize_t mfs_listxattr(struct mfs_fs *fs, uint64_t ino, char *buf, size_t size)
+{
+	struct mfs_inode *inode = xattr_begin(fs, ino, 0);
+	ssize_t n;
+
+	if (!inode)
+		return -ENOENT;
+	n = mfs_xattr_list(&inode->xattrs, buf, size);
+	xattr_end(fs, inode, 0);
+	return n;
+}
+
+int mfs_removexattr(struct mfs_fs *fs, uint64_t ino, const char *name)
+{
+	struct mfs_inode *inode = xattr_begin(fs, ino, 1);
+	int err;
+
+	if (!inode)
+		return -ENOENT;
+	err = mfs_xattr_remove(&inode->xattrs, name);
+	xattr_end(fs, inode, err == 0);
+	return err;
+}

@@ -1,0 +1,107 @@
+/*
+ * inode.h — the core's private types: the filesystem object and an inode.
+ * Only core files include this; the rest of the world sees fs.h.
+ */
+#ifndef MFS_INODE_H
+#define MFS_INODE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "data.h"
+#include "dir.h"
+#include "fs.h"
+#include "space.h"
+#include "uthash_cfg.h"
+#include "xattr.h"
+
+/* tmpfs reports directory sizes in these units: 2 for "." and "..", 1 per entry. */
+#define MFS_BOGO_DIRENT_SIZE 20
+/* tmpfs keeps symlink targets up to this long inside the inode (no block). */
+#define MFS_SHORT_SYMLINK_LEN 128
+
+struct mfs_inode {
+	UT_hash_handle hh; /* fs->table, keyed by ino */
+	uint64_t ino;      /* FUSE node id and st_ino; never reused */
+	pthread_rwlock_t lock; /* contents, size, attributes, xattrs (fs.h, level 2) */
+
+	mode_t mode; /* type and permission bits */
+	uid_t uid;
+	gid_t gid;
+	dev_t rdev;
+	/* Names in the tree; for a directory 2 + subdirectories while linked,
+	 * 0 once removed.  Changed only under the namespace write lock. */
+	uint32_t nlink;
+	/* References the kernel (the core's caller) holds; the inode is freed
+	 * when this, nlink and nopen are all zero. */
+	_Atomic uint64_t nlookup;
+	_Atomic uint32_t nopen; /* open handles */
+	uint64_t size;          /* regular files and symlinks; dirs compute theirs */
+	struct timespec atime, mtime, ctime, btime;
+	struct mfs_xattrs xattrs;
+
+	union {
+		struct mfs_data data; /* S_IFREG */
+		struct {
+			struct mfs_dir entries;
+			/* The directory holding this one ("..").  Valid while
+			 * nlink > 0; the root is its own parent. */
+			struct mfs_inode *parent;
+		} dir; /* S_IFDIR */
+		char *target; /* S_IFLNK: NUL-terminated, size bytes */
+	} u;
+};
+
+struct mfs_fs {
+	pthread_rwlock_t ns_lock;  /* the namespace and the table (fs.h, level 1) */
+	struct mfs_inode *table;   /* every live inode, by ino (uthash) */
+	struct mfs_inode *root;
+	uint64_t next_ino;         /* next number to hand out */
+	uint64_t ninodes;          /* inodes in the table (ns write lock) */
+	uint64_t max_inodes;       /* nr_inodes= */
+	struct mfs_space space;    /* file contents against size= */
+	int table_oom;             /* uthash's allocation-failure flag (ns write lock) */
+};
+
+/* inode.c */
+void mfs_now(struct timespec *ts);
+struct mfs_inode *mfs_inode_get(struct mfs_fs *fs, uint64_t ino);
+int mfs_inode_new(struct mfs_fs *fs, const struct mfs_cred *cred, struct mfs_inode *parent,
+		  mode_t mode, struct mfs_inode **out);
+void mfs_inode_free(struct mfs_fs *fs, struct mfs_inode *inode);
+void mfs_inode_maybe_free(struct mfs_fs *fs, struct mfs_inode *inode);
+void mfs_inode_fill(const struct mfs_inode *inode, struct mfs_attr *out);
+void mfs_inode_fill_locked(struct mfs_inode *inode, struct mfs_attr *out);
+void mfs_inode_kill_priv(struct mfs_inode *inode);
+int mfs_check_name(const char *name, size_t *len);
+
+static inline int mfs_is_dir(const struct mfs_inode *i)
+{
+	return S_ISDIR(i->mode);
+}
+
+static inline int mfs_is_reg(const struct mfs_inode *i)
+{
+	return S_ISREG(i->mode);
+}
+
+/* ns_lock helpers: every entry point takes exactly one of these. */
+static inline void ns_read(struct mfs_fs *fs)
+{
+	pthread_rwlock_rdlock(&fs->ns_lock);
+}
+
+static inline void ns_write(struct mfs_fs *fs)
+{
+	pthread_rwlock_wrlock(&fs->ns_lock);
+}
+
+static inline void ns_unlock(struct mfs_fs *fs)
+{
+	pthread_rwlock_unlock(&fs->ns_lock);
+}
+
+#endif

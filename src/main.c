@@ -1,0 +1,76 @@
+/*
+ * main.c — the daemon: parse options, create the core filesystem, mount,
+ * run the FUSE session until unmount or a signal, then free everything.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+#include "options.h"
+
+static int run_session(struct fuse_session *se, const struct fuse_cmdline_opts *o)
+{
+	struct fuse_loop_config *loop;
+	int ret;
+
+	if (o->singlethread)
+		return fuse_session_loop(se);
+	loop = fuse_loop_cfg_create();
+	if (!loop)
+		return -1;
+	fuse_loop_cfg_set_clone_fd(loop, o->clone_fd);
+	fuse_loop_cfg_set_idle_threads(loop, o->max_idle_threads);
+	fuse_loop_cfg_set_max_threads(loop, o->max_threads);
+	ret = fuse_session_loop_mt(se, loop);
+	fuse_loop_cfg_destroy(loop);
+	return ret;
+}
+
+int main(int argc, char *argv[])
+{
+	struct memfs_config cfg;
+	struct fuse_args args;
+	struct fuse_cmdline_opts o = {0};
+	struct fuse_session *se = NULL;
+	struct memfs m = {.cfg = &cfg};
+	int ret = 1, err;
+
+	err = memfs_parse_options(argc, argv, &cfg, &args);
+	if (err) {
+		ret = err > 0 ? 0 : 1;
+		goto out_args;
+	}
+	if (fuse_parse_cmdline(&args, &o) != 0)
+		goto out_args;
+	err = mfs_fs_new(&cfg.params, &m.fs);
+	if (err) {
+		fprintf(stderr, "memfs: cannot create the filesystem: %s\n", strerror(-err));
+		goto out_args;
+	}
+	se = fuse_session_new(&args, &memfs_ops, sizeof(memfs_ops), &m);
+	if (!se)
+		goto out_fs; /* libfuse printed why */
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_session;
+	if (fuse_session_mount(se, cfg.mountpoint) != 0) {
+		fprintf(stderr, "memfs: cannot mount on '%s'\n", cfg.mountpoint);
+		goto out_signals;
+	}
+	if (fuse_daemonize(o.foreground) != 0)
+		goto out_unmount;
+	ret = run_session(se, &o) == 0 ? 0 : 1;
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+out_fs:
+	mfs_fs_destroy(m.fs);
+out_args:
+	free(o.mountpoint);
+	fuse_opt_free_args(&args);
+	memfs_config_free(&cfg);
+	return ret;
+}

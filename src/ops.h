@@ -1,0 +1,20 @@
+/*
+ * ops.h — the FUSE low-level adapter: kernel requests to core calls.
+ */
+#ifndef MEMFS_OPS_H
+#define MEMFS_OPS_H
+
+#include <fuse_lowlevel.h>
+
+#include "fs.h"
+#include "options.h"
+
+/* What every request handler finds through fuse_req_userdata(). */
+struct memfs {
+	struct mfs_fs *fs;
+	const struct memfs_config *cfg;
+};
+
+extern const struct fuse_lowlevel_ops memfs_ops;
+
+#endif
