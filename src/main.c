@@ -2,6 +2,7 @@
  * main.c — the daemon: parse options, create the core filesystem, mount,
  * run the FUSE session until unmount or a signal, then free everything.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,8 @@ static int run_session(struct fuse_session *se, const struct fuse_cmdline_opts *
 		return -1;
 	fuse_loop_cfg_set_clone_fd(loop, o->clone_fd);
 	fuse_loop_cfg_set_idle_threads(loop, o->max_idle_threads);
-	fuse_loop_cfg_set_max_threads(loop, o->max_threads);
+	if (o->max_threads != UINT_MAX) /* libfuse 3.14 leaves it UINT_MAX when unset */
+		fuse_loop_cfg_set_max_threads(loop, o->max_threads);
 	ret = fuse_session_loop_mt(se, loop);
 	fuse_loop_cfg_destroy(loop);
 	return ret;
