@@ -493,6 +493,18 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	int64_t r;
 
 	(void)fi;
+	/*
+	 * With the writeback cache, written data may still sit in dirty pages
+	 * the kernel has not sent us, and the kernel does not flush them before
+	 * asking (fs/fuse/file.c, fuse_lseek).  An exact answer from our view
+	 * could call that data a hole and make cp skip it.  ENOSYS makes the
+	 * kernel answer itself from then on: all data up to i_size, which is
+	 * always safe.  Without writeback every byte is here: exact holes.
+	 */
+	if (M(req)->cfg->writeback) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	if (off < 0) {
 		fuse_reply_err(req, ENXIO);
 		return;
