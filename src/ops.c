@@ -284,12 +284,44 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, -err);
 }
 
+/*
+ * With splice the request's data waits in a pipe: one readv() moves it
+ * into every chunk of the write at once.  fuse_buf_copy() would issue one
+ * read() per 4 KiB chunk.
+ */
+static ssize_t fill_from_pipe(int fd, const struct iovec *iov, int n)
+{
+	struct iovec rest[n];
+	size_t total = 0;
+	int i = 0;
+
+	memcpy(rest, iov, sizeof(rest));
+	while (i < n) {
+		ssize_t got = readv(fd, rest + i, n - i);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return total ? (ssize_t)total : got < 0 ? -errno : 0;
+		total += (size_t)got;
+		while (i < n && (size_t)got >= rest[i].iov_len)
+			got -= (ssize_t)rest[i++].iov_len;
+		if (i < n) {
+			rest[i].iov_base = (char *)rest[i].iov_base + got;
+			rest[i].iov_len -= (size_t)got;
+		}
+	}
+	return (ssize_t)total;
+}
+
 /* Copy the request's data (memory, or a pipe with splice) into file memory. */
 static ssize_t fill_from_bufvec(void *ctx, const struct iovec *iov, int n)
 {
 	struct fuse_bufvec *src = ctx;
 	size_t total = 0;
 
+	if (src->count == 1 && (src->buf[0].flags & FUSE_BUF_IS_FD) &&
+	    !(src->buf[0].flags & FUSE_BUF_FD_SEEK))
+		return fill_from_pipe(src->buf[0].fd, iov, n);
 	for (int i = 0; i < n; i++) {
 		struct fuse_bufvec dst = FUSE_BUFVEC_INIT(iov[i].iov_len);
 		dst.buf[0].mem = iov[i].iov_base;
