@@ -44,7 +44,8 @@ static const char *J(const char *base, const char *rel)
 	static char bufs[16][PATH_MAX];
 	static int n;
 	char *b = bufs[n++ % 16];
-	snprintf(b, PATH_MAX, "%s/%s", base, rel);
+	int len = snprintf(b, PATH_MAX, "%s/%s", base, rel);
+	ck_assert_msg(len < PATH_MAX, "path too long: %s/%s", base, rel);
 	return b;
 }
 
@@ -505,7 +506,11 @@ START_TEST(mtime_advances_on_write_and_truncate_but_not_on_metadata_changes)
 	CHANGES(P("f"), st_mtim, ck_assert_int_eq(pwrite(fd, "x", 1, 100), 1));
 	CHANGES(P("f"), st_mtim, OK(ftruncate(fd, 1)));
 	close(fd);
-	/* Opening with O_TRUNC updates mtime even if empty. */
+	/* Opening with O_TRUNC (1 byte to 0) updates mtime.  A truncate to
+	 * the current size is left out on purpose: POSIX leaves its times
+	 * open; tmpfs updates them, but with the writeback cache the kernel
+	 * itself drops that update (fuse_do_setattr adds ATTR_MTIME|ATTR_CTIME
+	 * only when the size changes and trusts its own c/mtime). */
 	CHANGES(P("f"), st_mtim, write_str(P("f"), ""));
 	KEEPS(P("f"), st_mtim, OK(chmod(P("f"), 0640)));
 	KEEPS(P("f"), st_mtim, OK(chown(P("f"), 9, 9)));
@@ -514,28 +519,6 @@ START_TEST(mtime_advances_on_write_and_truncate_but_not_on_metadata_changes)
 	KEEPS(P("f"), st_mtim, OK(rename(P("g"), P("h"))));
 	KEEPS(P("f"), st_mtim, OK(unlink(P("h"))));
 	KEEPS(P("f"), st_mtim, free(hx_read_file(P("f"), NULL)));
-}
-END_TEST
-
-/* Truncating to the current size: whether the times change, on a base dir. */
-static int same_size_truncate_changes_mtime(const char *base)
-{
-	const char *f = J(base, "same_size");
-	hx_write_file(f, "abcd", 4);
-	struct stat b = st_of(f);
-	tick();
-	OK(truncate(f, 4));
-	struct stat a = st_of(f);
-	return (ts_eq(a.st_mtim, b.st_mtim) ? 0 : 1) | (ts_eq(a.st_ctim, b.st_ctim) ? 0 : 2);
-}
-
-START_TEST(truncate_to_the_same_size_updates_times_like_tmpfs)
-{
-	int m = same_size_truncate_changes_mtime(hx_mnt.dir);
-	int t = same_size_truncate_changes_mtime(hx_tmpfs());
-	ck_assert_msg(m == t, "memfs: mtime %s, ctime %s; tmpfs: mtime %s, ctime %s",
-		      m & 1 ? "changed" : "kept", m & 2 ? "changed" : "kept",
-		      t & 1 ? "changed" : "kept", t & 2 ? "changed" : "kept");
 }
 END_TEST
 
@@ -876,7 +859,6 @@ static Suite *attrs_suite(void)
 	tcase_add_test(tc, utime_now_and_utime_omit_set_one_time_and_keep_the_other);
 	tcase_add_test(tc, ctime_advances_on_every_change_of_the_inode);
 	tcase_add_test(tc, mtime_advances_on_write_and_truncate_but_not_on_metadata_changes);
-	tcase_add_test(tc, truncate_to_the_same_size_updates_times_like_tmpfs);
 	tcase_add_test(tc, parent_mtime_and_ctime_advance_when_entries_are_added_or_removed);
 	tcase_add_test(tc, directory_times_change_on_chmod_but_mtime_does_not);
 	suite_add_tcase(s, tc);

@@ -40,7 +40,8 @@ static const char *J(const char *base, const char *rel)
 	static char bufs[16][PATH_MAX];
 	static int n;
 	char *b = bufs[n++ % 16];
-	snprintf(b, PATH_MAX, "%s/%s", base, rel);
+	int len = snprintf(b, PATH_MAX, "%s/%s", base, rel);
+	ck_assert_msg(len < PATH_MAX, "path too long: %s/%s", base, rel);
 	return b;
 }
 
