@@ -7,8 +7,8 @@
  * teardown, no atexit — and on a timeout it SIGKILLs the test's process
  * group.  So the first time a test process mounts anything it unshares its
  * mount namespace (making every mount private, so nothing propagates back)
- * and puts a small tmpfs over HX_BASE; mount points, daemon logs and the
- * oracle tmpfs all live inside it.  Whatever happens to the test, its mounts
+ * and puts a small tmpfs over HX_BASE; mount points and the oracle tmpfs
+ * all live inside it.  Whatever happens to the test, its mounts
  * and directories disappear with the namespace, and the host never sees one.
  * On top of that the daemon runs in its own process group (a timeout's
  * SIGKILL does not reach it), gets SIGTERM when the test process dies
@@ -96,23 +96,6 @@ static int is_mounted(const char *dir)
 	return a.st_dev != b.st_dev;
 }
 
-static void print_log(const struct hx_mount *m)
-{
-	char log[PATH_MAX + 8], buf[4096];
-	FILE *f;
-	size_t n;
-
-	snprintf(log, sizeof(log), "%s.log", m->dir);
-	f = fopen(log, "r");
-	if (!f)
-		return;
-	fprintf(stderr, "---- memfs log (%s) ----\n", log);
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		fwrite(buf, 1, n, stderr);
-	fprintf(stderr, "---- end of memfs log ----\n");
-	fclose(f);
-}
-
 /* Append comma-separated options to dst (which already holds some or none). */
 static void add_opts(char *dst, size_t size, const char *opts)
 {
@@ -159,19 +142,18 @@ static void mount_tmpfs(struct hx_mount *m, const char *opts)
 /* The daemon's child side: never returns. */
 static void exec_daemon(const char *bin, const char *dir, const char *opts, pid_t parent)
 {
-	char log[PATH_MAX + 8];
 	int fd;
 
 	/* A timeout's killpg must not reach the daemon: it unmounts on SIGTERM. */
 	setsid();
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
 		_exit(126);
-	snprintf(log, sizeof(log), "%s.log", dir);
-	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd >= 0) {
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-	}
+	/*
+	 * Everything the daemon says goes to the test's stderr, where meson
+	 * keeps it next to the test's own messages: a sanitizer report from a
+	 * daemon that crashed under a failing test is seen at once.
+	 */
+	dup2(STDERR_FILENO, STDOUT_FILENO);
 	fd = open("/dev/null", O_RDONLY);
 	if (fd >= 0)
 		dup2(fd, STDIN_FILENO);
@@ -204,17 +186,16 @@ static void mount_memfs(struct hx_mount *m, const char *opts)
 			return;
 		if (waitpid(m->pid, &status, WNOHANG) == m->pid) {
 			m->pid = 0;
-			print_log(m);
 			rmdir(m->dir);
-			ck_abort_msg("memfs -o %s %s %s %d before mounting", all, m->dir,
-				     WIFEXITED(status) ? "exited with status" : "killed by signal",
-				     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+			ck_abort_msg(
+			    "memfs -o %s %s %s %d before mounting (see its messages above)", all,
+			    m->dir, WIFEXITED(status) ? "exited with status" : "killed by signal",
+			    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 		}
 		if (waited_ms >= MOUNT_TIMEOUT_MS) {
 			kill(m->pid, SIGKILL);
 			waitpid(m->pid, &status, 0);
 			m->pid = 0;
-			print_log(m);
 			rmdir(m->dir);
 			ck_abort_msg("memfs -o %s %s: not mounted after %d ms", all, m->dir,
 				     MOUNT_TIMEOUT_MS);
@@ -265,15 +246,6 @@ static int wait_daemon(pid_t pid, int *status)
 	return -1;
 }
 
-static void remove_dir(const struct hx_mount *m)
-{
-	char log[PATH_MAX + 8];
-
-	snprintf(log, sizeof(log), "%s.log", m->dir);
-	unlink(log);
-	rmdir(m->dir);
-}
-
 void hx_umount(struct hx_mount *m)
 {
 	int rc, status = 0;
@@ -307,14 +279,13 @@ void hx_umount(struct hx_mount *m)
 	pid_t pid = m->pid;
 
 	m->pid = 0;
-	if (rc != 0 || timed_out || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		print_log(m);
-	remove_dir(m);
+	rmdir(m->dir);
 	ck_assert_msg(rc == 0, "fusermount3 -u %s: exit status %d", m->dir, rc);
 	ck_assert_msg(!timed_out, "memfs (pid %d) still running %d ms after unmount: killed",
 		      (int)pid, EXIT_TIMEOUT_MS);
 	ck_assert_msg(WIFEXITED(status), "memfs killed by signal %d", WTERMSIG(status));
-	ck_assert_msg(WEXITSTATUS(status) == 0, "memfs exited with status %d", WEXITSTATUS(status));
+	ck_assert_msg(WEXITSTATUS(status) == 0,
+		      "memfs exited with status %d (its messages are above)", WEXITSTATUS(status));
 	m->dir[0] = '\0';
 }
 

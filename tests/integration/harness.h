@@ -13,7 +13,9 @@
  *  - hx_umount() runs in the checked fixture's teardown of a test that
  *    passed its assertions.
  * hx_umount() asserts that the daemon exited with status 0, so a sanitizer
- * report or a leak at exit fails the test that caused it.
+ * report or a leak at exit fails the test that caused it.  The daemon writes
+ * to the test's stderr, so its messages (and a crash report) sit next to the
+ * test's own.
  *
  * Environment:
  *  MEMFS_BIN         the memfs binary (set by meson test)
