@@ -77,6 +77,8 @@ void mfs_fs_destroy(struct mfs_fs *fs);
 /* ---- names ---- */
 
 int mfs_lookup(struct mfs_fs *fs, uint64_t parent, const char *name, struct mfs_attr *out);
+/* mfs_lookup without taking a reference: for the caller's own bookkeeping. */
+int mfs_peek(struct mfs_fs *fs, uint64_t parent, const char *name, struct mfs_attr *out);
 void mfs_forget(struct mfs_fs *fs, uint64_t ino, uint64_t nlookup);
 /* forget for n inodes under one lock (FUSE's forget_multi). */
 struct mfs_forget {

@@ -21,8 +21,10 @@ static int run_session(struct fuse_session *se, const struct fuse_cmdline_opts *
 	if (!loop)
 		return -1;
 	fuse_loop_cfg_set_clone_fd(loop, o->clone_fd);
-	fuse_loop_cfg_set_idle_threads(loop, o->max_idle_threads);
-	if (o->max_threads != UINT_MAX) /* libfuse 3.14 leaves it UINT_MAX when unset */
+	/* libfuse 3.14 leaves both UINT_MAX when not given, and then warns */
+	if (o->max_idle_threads != UINT_MAX)
+		fuse_loop_cfg_set_idle_threads(loop, o->max_idle_threads);
+	if (o->max_threads != UINT_MAX)
 		fuse_loop_cfg_set_max_threads(loop, o->max_threads);
 	ret = fuse_session_loop_mt(se, loop);
 	fuse_loop_cfg_destroy(loop);
@@ -53,6 +55,7 @@ int main(int argc, char *argv[])
 	se = fuse_session_new(&args, &memfs_ops, sizeof(memfs_ops), &m);
 	if (!se)
 		goto out_fs; /* libfuse printed why */
+	m.se = se;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_session;
 	if (fuse_session_mount(se, cfg.mountpoint) != 0) {

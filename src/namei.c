@@ -36,7 +36,8 @@ static void take_ref(struct mfs_inode *inode, struct mfs_attr *out)
 		mfs_inode_fill(inode, out);
 }
 
-int mfs_lookup(struct mfs_fs *fs, uint64_t parent, const char *name, struct mfs_attr *out)
+static int lookup(struct mfs_fs *fs, uint64_t parent, const char *name, int take_ref,
+		  struct mfs_attr *out)
 {
 	struct mfs_inode *dir, *inode = NULL;
 	struct mfs_dirent *e;
@@ -62,11 +63,22 @@ int mfs_lookup(struct mfs_fs *fs, uint64_t parent, const char *name, struct mfs_
 		err = -ENOENT;
 		goto out;
 	}
-	atomic_fetch_add(&inode->nlookup, 1);
+	if (take_ref)
+		atomic_fetch_add(&inode->nlookup, 1);
 	mfs_inode_fill_locked(inode, out);
 out:
 	ns_unlock(fs);
 	return err;
+}
+
+int mfs_lookup(struct mfs_fs *fs, uint64_t parent, const char *name, struct mfs_attr *out)
+{
+	return lookup(fs, parent, name, 1, out);
+}
+
+int mfs_peek(struct mfs_fs *fs, uint64_t parent, const char *name, struct mfs_attr *out)
+{
+	return lookup(fs, parent, name, 0, out);
 }
 
 /*

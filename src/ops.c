@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -222,10 +223,32 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, -mfs_rmdir(M(req)->fs, parent, name));
 }
 
+/*
+ * The kernel's cached listing of a directory holds its ".." entry and is
+ * revalidated only against that directory's own mtime, which a move to
+ * another parent does not change: drop it.  A directory has no dirty
+ * pages, so the notification never blocks.
+ */
+static void forget_listing_if_dir(struct memfs *m, fuse_ino_t parent, const char *name)
+{
+	struct mfs_attr a;
+
+	if (mfs_peek(m->fs, parent, name, &a) == 0 && S_ISDIR(a.st.st_mode))
+		fuse_lowlevel_notify_inval_inode(m->se, a.st.st_ino, 0, 0);
+}
+
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
-	fuse_reply_err(req, -mfs_rename(M(req)->fs, parent, name, newparent, newname, flags));
+	struct memfs *m = M(req); /* req is gone once replied to */
+	int err = mfs_rename(m->fs, parent, name, newparent, newname, flags);
+
+	fuse_reply_err(req, -err);
+	if (err || parent == newparent || !m->cfg->cache_readdir)
+		return;
+	forget_listing_if_dir(m, newparent, newname);
+	if (flags & RENAME_EXCHANGE)
+		forget_listing_if_dir(m, parent, name);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

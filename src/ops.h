@@ -13,6 +13,7 @@
 struct memfs {
 	struct mfs_fs *fs;
 	const struct memfs_config *cfg;
+	struct fuse_session *se; /* for notifications to the kernel */
 };
 
 extern const struct fuse_lowlevel_ops memfs_ops;
