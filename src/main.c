@@ -3,6 +3,7 @@
  * run the FUSE session until unmount or a signal, then free everything.
  */
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,10 @@ int main(int argc, char *argv[])
 	}
 	if (fuse_daemonize(o.foreground) != 0)
 		goto out_unmount;
-	ret = run_session(se, &o) == 0 ? 0 : 1;
+	/* libfuse 3.14 reports an exit by SIGINT/SIGTERM/SIGHUP as that
+	 * signal's number: a requested, clean unmount, so success */
+	err = run_session(se, &o);
+	ret = err == 0 || err == SIGINT || err == SIGTERM || err == SIGHUP ? 0 : 1;
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:

@@ -29,6 +29,7 @@ struct raw {
 	char *nonopt[3];
 	int n_nonopt;
 	int help, version, nocache;
+	int has_fsname, has_subtype; /* the user named the mount */
 	int no_keep_cache, no_writeback, no_readdirplus, no_splice, no_cache_symlinks,
 		no_cache_readdir, no_default_permissions;
 	const char *bad; /* first unknown option */
@@ -112,6 +113,8 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 			return 1; /* -f, -d, -s: libfuse's */
 		if (in_list(arg, fstab_ignored, 0) || strncmp(arg, "comment=", 8) == 0)
 			return 0;
+		raw->has_fsname |= strncmp(arg, "fsname=", 7) == 0;
+		raw->has_subtype |= strncmp(arg, "subtype=", 8) == 0;
 		if (in_list(arg, fuse_known, 0) || in_list(arg, fuse_known_prefix, 1))
 			return 1;
 		if (!raw->bad)
@@ -356,16 +359,22 @@ static int check_mountpoint(const char *path, struct memfs_config *cfg)
 	return 0;
 }
 
-/* Options memfs always passes to libfuse; fsname is quoted for fuse_opt. */
-static int add_fuse_opts(struct memfs_config *cfg, struct fuse_args *args)
+/*
+ * Options memfs adds for libfuse: the mount's name (SOURCE, as mount(8)
+ * shows it, unless the user chose fsname= or subtype=) and
+ * default_permissions.  A source fuse_opt would split is replaced.
+ */
+static int add_fuse_opts(struct memfs_config *cfg, const struct raw *raw, struct fuse_args *args)
 {
 	char opt[PATH_MAX + 32];
+	const char *name = strpbrk(cfg->source, ",\\") ? "memfs" : cfg->source;
 
-	snprintf(opt, sizeof(opt), "-osubtype=memfs,fsname=%s", cfg->source);
-	if (strchr(cfg->source, ',') || strchr(cfg->source, '\\'))
-		snprintf(opt, sizeof(opt), "-osubtype=memfs,fsname=memfs");
-	if (fuse_opt_add_arg(args, opt) ||
-	    (cfg->default_permissions && fuse_opt_add_arg(args, "-odefault_permissions")))
+	if (!raw->has_subtype && fuse_opt_add_arg(args, "-osubtype=memfs"))
+		return fail("%s", "out of memory");
+	snprintf(opt, sizeof(opt), "-ofsname=%s", name);
+	if (!raw->has_fsname && fuse_opt_add_arg(args, opt))
+		return fail("%s", "out of memory");
+	if (cfg->default_permissions && fuse_opt_add_arg(args, "-odefault_permissions"))
 		return fail("%s", "out of memory");
 	return 0;
 }
@@ -405,7 +414,7 @@ int memfs_parse_options(int argc, char *argv[], struct memfs_config *cfg, struct
 		goto out;
 	cfg->source = strdup(raw.n_nonopt == 2 ? raw.nonopt[0] : "memfs");
 	if (!cfg->source || check_mountpoint(raw.nonopt[raw.n_nonopt - 1], cfg) ||
-	    add_fuse_opts(cfg, args))
+	    add_fuse_opts(cfg, &raw, args))
 		goto out;
 	ret = 0;
 out:
