@@ -318,9 +318,8 @@ int mfs_fallocate(struct mfs_fs *fs, uint64_t ino, int mode, uint64_t off, uint6
 	if (err)
 		return err;
 	if (mode & FALLOC_FL_PUNCH_HOLE) {
-		if (off < inode->size)
-			mfs_data_punch(&inode->u.data, &fs->space, off,
-				       len < inode->size - off ? len : inode->size - off);
+		/* past EOF too: blocks preallocated with KEEP_SIZE are freed */
+		mfs_data_punch(&inode->u.data, &fs->space, off, len);
 	} else if (mode & FALLOC_FL_ZERO_RANGE) {
 		err = mfs_data_zero_range(&inode->u.data, &fs->space, off, len);
 	} else {
