@@ -718,8 +718,9 @@ START_TEST(random_write_truncate_punch_history_matches_tmpfs_step_by_step)
 		if (op == OP_WRITE && random() % 3 == 0)
 			len = 1 + (size_t)(random() % 64);
 		fill_pattern(data, len, (uint64_t)step);
-		snprintf(what, sizeof(what), "seed %u step %d: %s off %lld len %zu", seed, step,
-			 op_names[op], (long long)off, len);
+		snprintf(what, sizeof(what), "seed %u step %d: %s off %lld len %zu (size was %lld)",
+			 seed, step, op_names[op], (long long)off, len,
+			 step ? (long long)stat_of(o).st_size : 0LL);
 
 		int rm = apply_op(m, op, off, len, data);
 		int ro = apply_op(o, op, off, len, data);
