@@ -59,7 +59,10 @@ static void set_file_flags(fuse_req_t req, struct fuse_file_info *fi)
 
 	fi->fh = 0;
 	fi->keep_cache = cfg->keep_cache;
-	fi->noflush = 1; /* nothing to flush: every write is already in memory */
+	/* Written through, every byte is already here: close needs no FLUSH.
+	 * With the writeback cache, FLUSH makes close(2) write dirty pages
+	 * back and report an error such as ENOSPC. */
+	fi->noflush = !cfg->writeback;
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)

@@ -30,7 +30,7 @@ struct raw {
 	int n_nonopt;
 	int help, version, nocache;
 	int has_fsname, has_subtype; /* the user named the mount */
-	int no_keep_cache, no_writeback, no_readdirplus, no_splice, no_cache_symlinks,
+	int no_keep_cache, writeback, no_readdirplus, no_splice, no_cache_symlinks,
 		no_cache_readdir, no_default_permissions;
 	const char *bad; /* first unknown option */
 };
@@ -52,7 +52,7 @@ static const struct fuse_opt memfs_opts[] = {
 	RAWS("negative_timeout=%s", negative_timeout),
 	RAW("nocache", nocache),
 	RAW("no_keep_cache", no_keep_cache),
-	RAW("no_writeback", no_writeback),
+	RAW("writeback", writeback),
 	RAW("no_readdirplus", no_readdirplus),
 	RAW("no_splice", no_splice),
 	RAW("no_cache_symlinks", no_cache_symlinks),
@@ -269,11 +269,12 @@ static int apply(struct raw *raw, struct memfs_config *cfg)
 			    raw->negative_timeout);
 	if (raw->nocache) {
 		cfg->entry_timeout_s = cfg->attr_timeout_s = cfg->negative_timeout_s = 0;
-		raw->no_keep_cache = raw->no_writeback = raw->no_readdirplus = 1;
+		raw->no_keep_cache = raw->no_readdirplus = 1;
+		raw->writeback = 0;
 		raw->no_splice = raw->no_cache_symlinks = raw->no_cache_readdir = 1;
 	}
 	cfg->keep_cache = !raw->no_keep_cache;
-	cfg->writeback = !raw->no_writeback;
+	cfg->writeback = raw->writeback;
 	cfg->readdirplus = !raw->no_readdirplus;
 	cfg->splice = !raw->no_splice;
 	cfg->cache_symlinks = !raw->no_cache_symlinks;
@@ -309,12 +310,14 @@ static void usage(const char *prog)
 	       "    -o attr_timeout=S      kernel caches attributes for S seconds (default 86400)\n"
 	       "    -o negative_timeout=S  kernel caches missing names for S seconds (default 86400)\n"
 	       "    -o no_keep_cache       drop the page cache on each open\n"
-	       "    -o no_writeback        write through instead of the writeback cache\n"
+	       "    -o writeback           let the kernel gather writes in its page cache (faster\n"
+	       "                           small writes; a full filesystem then shows at fsync or\n"
+	       "                           close, not at write; off by default)\n"
 	       "    -o no_readdirplus      no attributes with directory listings\n"
 	       "    -o no_splice           no splice(2) between kernel and daemon\n"
 	       "    -o no_cache_symlinks   ask the daemon for every readlink\n"
 	       "    -o no_cache_readdir    ask the daemon for every directory listing\n"
-	       "    -o nocache             all of the above off and every timeout 0\n"
+	       "    -o nocache             every kernel cache off and every timeout 0\n"
 	       "    -o max_write=N         largest write request, 4k..1m (default 1m)\n"
 	       "    -o no_default_permissions\n"
 	       "                           the kernel stops checking permissions (memfs does not\n"

@@ -341,7 +341,7 @@ START_TEST(help_prints_usage_with_every_memfs_option_and_exits_0)
 	    "negative_timeout",
 	    "nocache",
 	    "no_keep_cache",
-	    "no_writeback",
+	    "writeback",
 	    "no_readdirplus",
 	    "no_splice",
 	    "no_cache_symlinks",
