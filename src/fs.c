@@ -188,11 +188,13 @@ int mfs_check(struct mfs_fs *fs, const char **why)
 	ns_write(fs);
 	HASH_ITER(hh, fs->table, inode, itmp) {
 		n++;
+		if (!S_ISDIR(inode->mode) && inode->nlink > 1)
+			n += inode->nlink - 1; /* extra links are charged too */
 		if (!bad)
 			bad = check_inode(fs, inode, &counts, &space, &oom);
 	}
 	if (!bad && n != fs->ninodes)
-		bad = "inode counter differs from the table";
+		bad = "inode counter differs from the table and its extra links";
 	if (!bad && fs->ninodes > fs->max_inodes)
 		bad = "more inodes than nr_inodes";
 	if (!bad && !oom && space != mfs_space_used(&fs->space))

@@ -60,7 +60,9 @@ struct mfs_fs {
 	struct mfs_inode *table;   /* every live inode, by ino (uthash) */
 	struct mfs_inode *root;
 	uint64_t next_ino;         /* next number to hand out */
-	uint64_t ninodes;          /* inodes in the table (ns write lock) */
+	/* Inodes in the table plus one per extra hard link of a file, as
+	 * tmpfs charges them against nr_inodes (ns write lock). */
+	uint64_t ninodes;
 	uint64_t max_inodes;       /* nr_inodes= */
 	struct mfs_space space;    /* file contents against size= */
 	int table_oom;             /* uthash's allocation-failure flag (ns write lock) */

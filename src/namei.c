@@ -285,9 +285,13 @@ int mfs_link(struct mfs_fs *fs, uint64_t ino, uint64_t newparent, const char *ne
 	err = prepare_new_name(fs, newparent, newname, &dir, &len);
 	if (err)
 		goto out;
+	err = -ENOSPC; /* an extra link costs an inode, as on tmpfs */
+	if (fs->ninodes >= fs->max_inodes)
+		goto out;
 	err = mfs_dir_add(&dir->u.dir.entries, newname, len, inode, NULL);
 	if (err)
 		goto out;
+	fs->ninodes++;
 	inode->nlink++;
 	mfs_now(&now);
 	inode->ctime = now;
@@ -318,6 +322,14 @@ static int find_entry(struct mfs_fs *fs, uint64_t parent, const char *name,
 	return *ep ? 0 : -ENOENT;
 }
 
+/* A file loses one of its names; an extra link gives its inode charge back. */
+static void drop_link(struct mfs_fs *fs, struct mfs_inode *inode)
+{
+	if (inode->nlink > 1)
+		fs->ninodes--;
+	inode->nlink--;
+}
+
 /*
  * Drop the name e from dir: the inode loses a link (a directory all of
  * them) and is freed if nothing else holds it.  ns write lock held.
@@ -332,7 +344,7 @@ static void drop_name(struct mfs_fs *fs, struct mfs_inode *dir, struct mfs_diren
 		inode->nlink = 0;
 		dir->nlink--;
 	} else {
-		inode->nlink--;
+		drop_link(fs, inode);
 	}
 	inode->ctime = *now;
 	dir_touch(dir, now);
@@ -454,7 +466,7 @@ static int rename_move(struct mfs_fs *fs, struct mfs_inode *odir, struct mfs_dir
 			dst->nlink = 0;
 			ndir->nlink--;
 		} else {
-			dst->nlink--;
+			drop_link(fs, dst);
 		}
 		dst->ctime = now;
 	} else {
