@@ -74,7 +74,7 @@ static const char *const fuse_known[] = {
 };
 static const char *const fuse_known_prefix[] = {
 	"fsname=", "subtype=", "max_read=", "blksize=", "max_idle_threads=", "max_threads=",
-	"context=", "fscontext=", "defcontext=", "rootcontext=", "user=", "x-", NULL,
+	"context=", "fscontext=", "defcontext=", "rootcontext=", "user=", NULL,
 };
 /* fstab words mount(8) may pass on that mean nothing to a FUSE daemon. */
 static const char *const fstab_ignored[] = {
@@ -111,7 +111,9 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case FUSE_OPT_KEY_OPT:
 		if (arg[0] == '-')
 			return 1; /* -f, -d, -s: libfuse's */
-		if (in_list(arg, fstab_ignored, 0) || strncmp(arg, "comment=", 8) == 0)
+		/* x-*: options for other programs (systemd, mount helpers) */
+		if (in_list(arg, fstab_ignored, 0) || strncmp(arg, "comment=", 8) == 0 ||
+		    strncmp(arg, "x-", 2) == 0)
 			return 0;
 		raw->has_fsname |= strncmp(arg, "fsname=", 7) == 0;
 		raw->has_subtype |= strncmp(arg, "subtype=", 8) == 0;
