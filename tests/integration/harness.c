@@ -34,8 +34,8 @@
 
 /* A directory of the host that only ever holds a per-namespace tmpfs. */
 #define HX_BASE "/tmp/memfs-hx"
-#define MOUNT_TIMEOUT_MS 10000
-#define EXIT_TIMEOUT_MS 20000
+#define MOUNT_TIMEOUT_MS 30000 /* valgrind starts slowly */
+#define EXIT_TIMEOUT_MS 60000 /* valgrind's leak check takes a while */
 
 struct hx_mount hx_mnt;
 
@@ -157,8 +157,23 @@ static void exec_daemon(const char *bin, const char *dir, const char *opts, pid_
 	fd = open("/dev/null", O_RDONLY);
 	if (fd >= 0)
 		dup2(fd, STDIN_FILENO);
-	execl(bin, bin, "-f", "-o", opts, dir, (char *)NULL);
-	fprintf(stderr, "harness: exec %s: %s\n", bin, strerror(errno));
+	/* MEMFS_WRAPPER (e.g. "valgrind --error-exitcode=99 ..."): words put
+	 * before the daemon's command line; its exit status is checked as the
+	 * daemon's, so a valgrind error fails the test that caused it. */
+	char *argv[64], *wrapper = getenv("MEMFS_WRAPPER"), *save = NULL;
+	int argc = 0;
+
+	for (char *w = wrapper ? strtok_r(wrapper, " ", &save) : NULL; w && argc < 56;
+	     w = strtok_r(NULL, " ", &save))
+		argv[argc++] = w;
+	argv[argc++] = (char *)bin;
+	argv[argc++] = "-f";
+	argv[argc++] = "-o";
+	argv[argc++] = (char *)opts;
+	argv[argc++] = (char *)dir;
+	argv[argc] = NULL;
+	execvp(argv[0], argv);
+	fprintf(stderr, "harness: exec %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
 }
 
