@@ -19,7 +19,13 @@ int mfs_fs_new(const struct mfs_params *p, struct mfs_fs **out)
 	fs = mfs_calloc(1, sizeof(*fs));
 	if (!fs)
 		return -ENOMEM;
-	pthread_rwlock_init(&fs->ns_lock, NULL);
+	/* Writers first: a stream of readers must not starve create/unlink.
+	 * Safe because no thread ever takes ns_lock twice. */
+	pthread_rwlockattr_t attr;
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&fs->ns_lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
 	fs->next_ino = MFS_ROOT_INO;
 	fs->max_inodes = p->max_inodes;
 	fs->space.limit_bytes = p->size_bytes;
