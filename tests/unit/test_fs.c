@@ -12,6 +12,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <stdint.h>
@@ -966,12 +967,1141 @@ START_TEST(names_of_255_bytes_are_accepted_and_256_give_enametoolong)
 }
 END_TEST
 
+/* ---- open, create, release ---- */
+
+START_TEST(create_opens_an_existing_file_and_truncates_with_o_trunc)
+{
+	struct mfs_fs *fs = default_fs();
+	struct mfs_attr a;
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f");
+
+	write_str(fs, f, "contents", 0);
+	ck_assert_int_eq(mfs_create(fs, &cred, MFS_ROOT_INO, "f", 0644, O_CREAT | O_RDWR, &a), 0);
+	ck_assert_uint_eq(a.st.st_ino, f);
+	ck_assert_uint_eq(a.st.st_size, 8);
+	ck_assert_int_eq(
+	    mfs_create(fs, &cred, MFS_ROOT_INO, "f", 0644, O_CREAT | O_RDWR | O_TRUNC, &a), 0);
+	ck_assert_uint_eq(a.st.st_size, 0);
+	ck_assert_uint_eq(a.st.st_blocks, 0);
+	mk_dir(fs, MFS_ROOT_INO, "d");
+	ck_assert_int_eq(mfs_create(fs, &cred, MFS_ROOT_INO, "d", 0644, O_CREAT | O_RDWR, &a),
+			 -EISDIR);
+	ck_assert_int_eq(mfs_release(fs, f), 0);
+	ck_assert_int_eq(mfs_release(fs, f), 0);
+	mfs_forget(fs, f, 3); /* mknod's and both creates' */
+	ck_assert_int_eq(mfs_unlink(fs, MFS_ROOT_INO, "f"), 0);
+	ck_assert(gone(fs, f));
+	finish(fs);
+}
+END_TEST
+
+START_TEST(open_with_o_trunc_empties_a_file_only_when_writable)
+{
+	struct mfs_fs *fs = default_fs();
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f");
+
+	write_str(fs, f, "contents", 0);
+	ck_assert_int_eq(mfs_open(fs, f, O_RDONLY | O_TRUNC), 0);
+	ck_assert_uint_eq(stat_of(fs, f).st_size, 8);
+	ck_assert_int_eq(mfs_open(fs, f, O_WRONLY | O_TRUNC), 0);
+	ck_assert_uint_eq(stat_of(fs, f).st_size, 0);
+	ck_assert_uint_eq(stat_of(fs, f).st_blocks, 0);
+	ck_assert_int_eq(mfs_release(fs, f), 0);
+	ck_assert_int_eq(mfs_release(fs, f), 0);
+	ck_assert_int_eq(mfs_open(fs, 9999, O_RDONLY), -ENOENT);
+	ck_assert_int_eq(mfs_release(fs, 9999), -ENOENT);
+	finish(fs);
+}
+END_TEST
+
+START_TEST(removed_open_directory_survives_until_releasedir)
+{
+	struct mfs_fs *fs = default_fs();
+	uint64_t d = mk_dir(fs, MFS_ROOT_INO, "d");
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f");
+
+	ck_assert_int_eq(mfs_opendir(fs, d), 0);
+	ck_assert_int_eq(mfs_opendir(fs, f), -ENOTDIR);
+	mfs_forget(fs, d, 1);
+	ck_assert_int_eq(mfs_rmdir(fs, MFS_ROOT_INO, "d"), 0);
+	ck_assert(!gone(fs, d));
+	check_ok(fs);
+	ck_assert_int_eq(mfs_releasedir(fs, d), 0);
+	ck_assert(gone(fs, d));
+	finish(fs);
+}
+END_TEST
+
+/* ---- readdir ---- */
+
+START_TEST(readdir_lists_dot_and_dotdot_first_then_every_entry_once)
+{
+	struct mfs_fs *fs = default_fs();
+	struct listing *l = calloc(1, sizeof(*l));
+	uint64_t d = mk_dir(fs, MFS_ROOT_INO, "d");
+	uint64_t f = mk_file(fs, d, "f");
+	uint64_t s = mk_dir(fs, d, "s");
+	struct mfs_attr a;
+
+	ck_assert_int_eq(mfs_symlink(fs, &cred, d, "l", "f", &a), 0);
+	ck_assert_int_eq(mfs_readdir(fs, d, 0, 0, collect, l), 0);
+	ck_assert_uint_eq(l->n, 5);
+	ck_assert_str_eq(l->names[0], ".");
+	ck_assert_uint_eq(l->st[0].st_ino, d);
+	ck_assert_str_eq(l->names[1], "..");
+	ck_assert_uint_eq(l->st[1].st_ino, MFS_ROOT_INO);
+	ck_assert_uint_eq(l->next[0], 1);
+	ck_assert_uint_eq(l->next[1], 2);
+	ck_assert_int_eq(listed(l, "f"), 1);
+	ck_assert_int_eq(listed(l, "s"), 1);
+	ck_assert_int_eq(listed(l, "l"), 1);
+	for (size_t i = 0; i < l->n; i++) {
+		/* without plus: only the number and the type */
+		ck_assert_uint_eq(l->st[i].st_mode & 07777, 0);
+		ck_assert_uint_eq(l->st[i].st_nlink, 0);
+		if (strcmp(l->names[i], "f") == 0) {
+			ck_assert_uint_eq(l->st[i].st_ino, f);
+			ck_assert(S_ISREG(l->st[i].st_mode));
+		} else if (strcmp(l->names[i], "s") == 0) {
+			ck_assert_uint_eq(l->st[i].st_ino, s);
+			ck_assert(S_ISDIR(l->st[i].st_mode));
+		} else if (strcmp(l->names[i], "l") == 0) {
+			ck_assert(S_ISLNK(l->st[i].st_mode));
+		}
+		if (i > 0)
+			ck_assert_uint_gt(l->next[i], l->next[i - 1]);
+	}
+	listing_free(l);
+	/* an offset past the last entry lists nothing */
+	ck_assert_int_eq(mfs_readdir(fs, d, UINT64_MAX, 0, collect, l), 0);
+	ck_assert_uint_eq(l->n, 0);
+	ck_assert_int_eq(mfs_readdir(fs, f, 0, 0, collect, l), -ENOTDIR);
+	ck_assert_int_eq(mfs_readdir(fs, 9999, 0, 0, collect, l), -ENOENT);
+	free(l);
+	finish(fs);
+}
+END_TEST
+
+START_TEST(readdir_plus_gives_complete_attributes)
+{
+	struct mfs_fs *fs = default_fs();
+	struct listing *l = calloc(1, sizeof(*l));
+	uint64_t d = mk_dir(fs, MFS_ROOT_INO, "d");
+	uint64_t f = mk_file(fs, d, "f");
+
+	write_str(fs, f, "12345", 0);
+	mk_dir(fs, d, "s");
+	ck_assert_int_eq(mfs_readdir(fs, d, 0, 1, collect, l), 0);
+	ck_assert_uint_eq(l->n, 4);
+	ck_assert_uint_eq(l->st[0].st_nlink, 3); /* "." is d: 2 + s */
+	ck_assert_uint_eq(l->st[0].st_mode, S_IFDIR | 0755);
+	ck_assert_uint_eq(l->st[1].st_nlink, 3); /* ".." is the root: 2 + d */
+	for (size_t i = 2; i < l->n; i++) {
+		if (strcmp(l->names[i], "f") == 0) {
+			ck_assert_uint_eq(l->st[i].st_size, 5);
+			ck_assert_uint_eq(l->st[i].st_mode, S_IFREG | 0644);
+			ck_assert_uint_eq(l->st[i].st_nlink, 1);
+			ck_assert_uint_eq(l->st[i].st_blocks, 8);
+		}
+	}
+	listing_free(l);
+	free(l);
+	finish(fs);
+}
+END_TEST
+
+START_TEST(readdir_continues_from_next_off)
+{
+	struct mfs_fs *fs = default_fs();
+	struct listing *l = calloc(1, sizeof(*l));
+	uint64_t d = mk_dir(fs, MFS_ROOT_INO, "d");
+	char name[16];
+	int seen[100] = {0};
+	uint64_t off = 0;
+	size_t total = 0;
+
+	for (int i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		mfs_forget(fs, mk_file(fs, d, name), 1);
+	}
+	for (;;) {
+		l->limit = 7;
+		ck_assert_int_eq(mfs_readdir(fs, d, off, 0, collect, l), 0);
+		if (l->n == 0)
+			break;
+		for (size_t i = 0; i < l->n; i++) {
+			int k;
+			if (total == 0)
+				ck_assert_str_eq(l->names[i], i == 0 ? "." : "..");
+			total++;
+			if (sscanf(l->names[i], "f%d", &k) == 1)
+				seen[k]++;
+		}
+		off = l->next[l->n - 1];
+		listing_free(l);
+	}
+	ck_assert_uint_eq(total, 102);
+	for (int i = 0; i < 100; i++)
+		ck_assert_int_eq(seen[i], 1);
+	free(l);
+	finish(fs);
+}
+END_TEST
+
+START_TEST(readdir_returns_each_entry_once_while_entries_come_and_go_between_calls)
+{
+	struct mfs_fs *fs = default_fs();
+	struct listing *l = calloc(1, sizeof(*l));
+	uint64_t d = mk_dir(fs, MFS_ROOT_INO, "d");
+	enum { N = 300 };
+	int seen[3 * N] = {0}, removed[3 * N] = {0}, present_at_start[3 * N] = {0};
+	int next_new = N, calls = 0;
+	char name[16];
+	uint64_t off = 0;
+
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		mfs_forget(fs, mk_file(fs, d, name), 1);
+		present_at_start[i] = 1;
+	}
+	srand(7);
+	for (;;) {
+		l->limit = 5;
+		ck_assert_int_eq(mfs_readdir(fs, d, off, 0, collect, l), 0);
+		if (l->n == 0)
+			break;
+		for (size_t i = 0; i < l->n; i++) {
+			int k;
+			if (sscanf(l->names[i], "f%d", &k) == 1)
+				seen[k]++;
+		}
+		off = l->next[l->n - 1];
+		listing_free(l);
+		calls++;
+		/* between calls: remove two random entries and add one */
+		for (int r = 0; r < 2; r++) {
+			int k = rand() % next_new;
+			if (removed[k])
+				continue;
+			snprintf(name, sizeof(name), "f%d", k);
+			ck_assert_int_eq(mfs_unlink(fs, d, name), 0);
+			removed[k] = 1;
+		}
+		/* add one (for a while: a cursor at the end would follow forever) */
+		if (calls > 100)
+			continue;
+		snprintf(name, sizeof(name), "f%d", next_new++);
+		mfs_forget(fs, mk_file(fs, d, name), 1);
+	}
+	ck_assert_int_gt(calls, 50);
+	for (int k = 0; k < next_new; k++) {
+		ck_assert_int_le(seen[k], 1);
+		if (present_at_start[k] && !removed[k])
+			ck_assert_msg(seen[k] == 1, "f%d existed throughout but was listed %d times", k,
+				      seen[k]);
+	}
+	free(l);
+	finish(fs);
+}
+END_TEST
+
+START_TEST(readdir_plus_adds_lookups_only_for_taken_entries_other_than_dots)
+{
+	struct mfs_fs *fs = default_fs();
+	struct listing *l = calloc(1, sizeof(*l));
+	uint64_t p = mk_dir(fs, MFS_ROOT_INO, "p");
+	uint64_t d = mk_dir(fs, p, "d");
+	uint64_t ino[3];
+	const char *names[3] = {"a", "b", "c"};
+
+	for (int i = 0; i < 3; i++) {
+		ino[i] = mk_file(fs, d, names[i]);
+		mfs_forget(fs, ino[i], 1);
+	}
+	mfs_forget(fs, p, 1);
+	mfs_forget(fs, d, 1);
+	l->limit = 3; /* ".", "..", and one entry taken; the next one refused */
+	ck_assert_int_eq(mfs_readdir(fs, d, 0, 1, collect, l), 0);
+	ck_assert_uint_eq(l->n, 3);
+	const char *taken = l->names[2];
+	int t = taken[0] - 'a';
+	listing_free(l);
+
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(mfs_unlink(fs, d, names[i]), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(gone(fs, ino[i]) == (i != t), "%s: %s", names[i],
+			      i == t ? "taken entry lost its lookup" : "refused entry got a lookup");
+	/* "." (d) and ".." (p) got no lookup: removing them frees them */
+	ck_assert_int_eq(mfs_rmdir(fs, p, "d"), 0);
+	ck_assert(gone(fs, d));
+	ck_assert_int_eq(mfs_rmdir(fs, MFS_ROOT_INO, "p"), 0);
+	ck_assert(gone(fs, p));
+	mfs_forget(fs, ino[t], 1);
+	ck_assert(gone(fs, ino[t]));
+	free(l);
+	finish(fs);
+}
+END_TEST
+
+START_TEST(readdir_of_a_removed_directory_does_not_touch_its_freed_parent)
+{
+	struct mfs_fs *fs = default_fs();
+	struct listing *l = calloc(1, sizeof(*l));
+	uint64_t p = mk_dir(fs, MFS_ROOT_INO, "p");
+	uint64_t d = mk_dir(fs, p, "d"); /* keeps its mkdir lookup */
+	int err;
+
+	ck_assert_int_eq(mfs_opendir(fs, d), 0);
+	ck_assert_int_eq(mfs_rmdir(fs, p, "d"), 0);
+	ck_assert_int_eq(mfs_rmdir(fs, MFS_ROOT_INO, "p"), 0);
+	mfs_forget(fs, p, 1);
+	ck_assert(gone(fs, p));
+	/* Linux gives ENOENT for a dead directory (IS_DEADDIR); listing just
+	 * "." and ".." would do too, but not reading the freed parent. */
+	err = mfs_readdir(fs, d, 0, 1, collect, l);
+	ck_assert_msg(err == -ENOENT || err == 0, "readdir gave %d", err);
+	if (err == 0)
+		ck_assert_uint_le(l->n, 2);
+	listing_free(l);
+	ck_assert_int_eq(mfs_releasedir(fs, d), 0);
+	mfs_forget(fs, d, 1);
+	ck_assert(gone(fs, d));
+	free(l);
+	finish(fs);
+}
+END_TEST
+
+/* ---- attributes ---- */
+
+static const struct timespec long_ago = {.tv_sec = 1000, .tv_nsec = 500};
+
+/* Set all three times to long_ago, so that any later change is visible. */
+static void age(struct mfs_fs *fs, uint64_t ino)
+{
+	struct mfs_setattr sa = {.valid = MFS_SET_ATIME | MFS_SET_MTIME | MFS_SET_CTIME,
+				 .atime = long_ago,
+				 .mtime = long_ago,
+				 .ctime = long_ago};
+	struct mfs_attr a;
+
+	ck_assert_int_eq(mfs_setattr(fs, ino, &sa, &a), 0);
+	ck_assert_int_eq(a.st.st_ctim.tv_sec, 1000);
+}
+
+static int recent(struct timespec ts)
+{
+	time_t now = time(NULL);
+
+	return ts.tv_sec >= now - 5 && ts.tv_sec <= now + 5;
+}
+
+START_TEST(setattr_changes_mode_owner_and_group_and_moves_ctime)
+{
+	struct mfs_fs *fs = default_fs();
+	struct mfs_attr a;
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f");
+	uint64_t d = mk_dir(fs, MFS_ROOT_INO, "d");
+
+	age(fs, f);
+	struct mfs_setattr sa = {.valid = MFS_SET_MODE, .mode = 04711};
+	ck_assert_int_eq(mfs_setattr(fs, f, &sa, &a), 0);
+	ck_assert_uint_eq(a.st.st_mode, S_IFREG | 04711);
+	ck_assert(recent(a.st.st_ctim));
+	ck_assert_int_eq(a.st.st_mtime, 1000);
+	ck_assert_int_eq(a.st.st_atime, 1000);
+
+	age(fs, f);
+	sa = (struct mfs_setattr){.valid = MFS_SET_UID | MFS_SET_GID, .uid = 1234, .gid = 5678};
+	ck_assert_int_eq(mfs_setattr(fs, f, &sa, NULL), 0);
+	a.st = stat_of(fs, f);
+	ck_assert_uint_eq(a.st.st_uid, 1234);
+	ck_assert_uint_eq(a.st.st_gid, 5678);
+	ck_assert(recent(a.st.st_ctim));
+	ck_assert_uint_eq(a.st.st_mode, S_IFREG | 04711);
+
+	sa = (struct mfs_setattr){.valid = MFS_SET_MODE, .mode = 01777 | S_IFREG};
+	ck_assert_int_eq(mfs_setattr(fs, d, &sa, &a), 0);
+	ck_assert_uint_eq(a.st.st_mode, S_IFDIR | 01777); /* the type never changes */
+	ck_assert_int_eq(mfs_setattr(fs, 9999, &sa, &a), -ENOENT);
+	finish(fs);
+}
+END_TEST
+
+START_TEST(setattr_sets_times_exactly_or_to_now)
+{
+	struct mfs_fs *fs = default_fs();
+	struct mfs_attr a;
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f");
+	struct timespec t1 = {.tv_sec = 2000, .tv_nsec = 123456789};
+	struct timespec t2 = {.tv_sec = 3000, .tv_nsec = 987654321};
+
+	age(fs, f);
+	struct mfs_setattr sa = {.valid = MFS_SET_ATIME | MFS_SET_MTIME, .atime = t1, .mtime = t2};
+	ck_assert_int_eq(mfs_setattr(fs, f, &sa, &a), 0);
+	ck_assert_int_eq(a.st.st_atim.tv_sec, 2000);
+	ck_assert_int_eq(a.st.st_atim.tv_nsec, 123456789);
+	ck_assert_int_eq(a.st.st_mtim.tv_sec, 3000);
+	ck_assert_int_eq(a.st.st_mtim.tv_nsec, 987654321);
+	ck_assert(recent(a.st.st_ctim)); /* ctime moves with any change */
+
+	age(fs, f);
+	sa = (struct mfs_setattr){.valid = MFS_SET_ATIME_NOW};
+	ck_assert_int_eq(mfs_setattr(fs, f, &sa, &a), 0);
+	ck_assert(recent(a.st.st_atim));
+	ck_assert_int_eq(a.st.st_mtime, 1000);
+	ck_assert(recent(a.st.st_ctim));
+
+	age(fs, f);
+	sa = (struct mfs_setattr){.valid = MFS_SET_MTIME_NOW};
+	ck_assert_int_eq(mfs_setattr(fs, f, &sa, &a), 0);
+	ck_assert(recent(a.st.st_mtim));
+	ck_assert_int_eq(a.st.st_atime, 1000);
+
+	sa = (struct mfs_setattr){.valid = MFS_SET_CTIME, .ctime = t1};
+	ck_assert_int_eq(mfs_setattr(fs, f, &sa, &a), 0);
+	ck_assert_int_eq(a.st.st_ctim.tv_sec, 2000);
+	ck_assert_int_eq(a.st.st_ctim.tv_nsec, 123456789);
+	/* the birth time stays */
+	ck_assert(recent(a.btime));
+	finish(fs);
+}
+END_TEST
+
+START_TEST(setattr_size_shrinks_and_grows_with_zeros)
+{
+	struct mfs_fs *fs = default_fs();
+	struct mfs_attr a;
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f");
+	char *buf = malloc(20000), *back = malloc(20000);
+
+	memset(buf, 'a', 20000);
+	ck_assert_int_eq(mfs_pwrite(fs, f, buf, 20000, 0, 0), 20000);
+	ck_assert_uint_eq(stat_of(fs, f).st_blocks, 5 * 8);
+	age(fs, f);
+	struct mfs_setattr sa = {.valid = MFS_SET_SIZE, .size = 5000};
+	ck_assert_int_eq(mfs_setattr(fs, f, &sa, &a), 0);
+	ck_assert_uint_eq(a.st.st_size, 5000);
+	ck_assert_uint_eq(a.st.st_blocks, 2 * 8);
+	ck_assert(recent(a.st.st_mtim));
+	ck_assert(recent(a.st.st_ctim));
+	sa.size = 20000;
+	ck_assert_int_eq(mfs_setattr(fs, f, &sa, &a), 0);
+	ck_assert_uint_eq(a.st.st_size, 20000);
+	ck_assert_uint_eq(a.st.st_blocks, 2 * 8); /* growing allocates nothing */
+	ck_assert_int_eq(mfs_pread(fs, f, back, 20000, 0), 20000);
+	for (size_t i = 0; i < 20000; i++)
+		require(back[i] == (i < 5000 ? 'a' : 0));
+	sa.size = 0;
+	ck_assert_int_eq(mfs_setattr(fs, f, &sa, &a), 0);
+	ck_assert_uint_eq(a.st.st_blocks, 0);
+	sa.size = 1 * TiB; /* sparse */
+	ck_assert_int_eq(mfs_setattr(fs, f, &sa, &a), 0);
+	ck_assert_uint_eq(a.st.st_size, 1 * TiB);
+	ck_assert_uint_eq(a.st.st_blocks, 0);
+	free(buf);
+	free(back);
+	finish(fs);
+}
+END_TEST
+
+START_TEST(setattr_size_of_a_directory_gives_eisdir_and_of_a_symlink_einval)
+{
+	struct mfs_fs *fs = default_fs();
+	struct mfs_attr a;
+	uint64_t d = mk_dir(fs, MFS_ROOT_INO, "d");
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f");
+
+	ck_assert_int_eq(mfs_symlink(fs, &cred, MFS_ROOT_INO, "l", "target", &a), 0);
+	struct mfs_setattr sa = {.valid = MFS_SET_SIZE | MFS_SET_MODE, .size = 0, .mode = 0700};
+	ck_assert_int_eq(mfs_setattr(fs, d, &sa, NULL), -EISDIR);
+	ck_assert_int_eq(mfs_setattr(fs, a.st.st_ino, &sa, NULL), -EINVAL);
+	ck_assert_uint_eq(stat_of(fs, d).st_mode, S_IFDIR | 0755); /* nothing changed */
+	sa.size = (uint64_t)INT64_MAX + 1;
+	ck_assert_int_eq(mfs_setattr(fs, f, &sa, NULL), -EFBIG);
+	ck_assert_uint_eq(stat_of(fs, f).st_size, 0);
+	finish(fs);
+}
+END_TEST
+
+START_TEST(new_entries_in_a_setgid_directory_take_its_group)
+{
+	struct mfs_fs *fs = default_fs();
+	const struct mfs_cred user = {.uid = 1000, .gid = 1000};
+	struct mfs_attr a;
+	uint64_t d = mk_dir(fs, MFS_ROOT_INO, "d");
+	uint64_t plain = mk_dir(fs, MFS_ROOT_INO, "plain");
+
+	struct mfs_setattr sa = {.valid = MFS_SET_MODE | MFS_SET_GID, .mode = 02775, .gid = 50};
+	ck_assert_int_eq(mfs_setattr(fs, d, &sa, NULL), 0);
+
+	ck_assert_int_eq(mfs_mknod(fs, &user, d, "f", 0644, 0, &a), 0);
+	ck_assert_uint_eq(a.st.st_uid, 1000);
+	ck_assert_uint_eq(a.st.st_gid, 50);
+	ck_assert_uint_eq(a.st.st_mode, S_IFREG | 0644);
+	ck_assert_int_eq(mfs_mkdir(fs, &user, d, "sub", 0755, &a), 0);
+	ck_assert_uint_eq(a.st.st_gid, 50);
+	ck_assert_uint_eq(a.st.st_mode, S_IFDIR | 02755); /* directories inherit S_ISGID */
+	uint64_t sub = a.st.st_ino;
+	ck_assert_int_eq(mfs_symlink(fs, &user, d, "l", "t", &a), 0);
+	ck_assert_uint_eq(a.st.st_gid, 50);
+	ck_assert_int_eq(mfs_create(fs, &user, d, "c", 0600, O_CREAT | O_RDWR, &a), 0);
+	ck_assert_uint_eq(a.st.st_gid, 50);
+	ck_assert_int_eq(mfs_release(fs, a.st.st_ino), 0);
+	/* and on down */
+	ck_assert_int_eq(mfs_mkdir(fs, &user, sub, "deeper", 0700, &a), 0);
+	ck_assert_uint_eq(a.st.st_gid, 50);
+	ck_assert_uint_eq(a.st.st_mode, S_IFDIR | 02700);
+	/* without setgid the group is the caller's */
+	ck_assert_int_eq(mfs_mknod(fs, &user, plain, "f", 0644, 0, &a), 0);
+	ck_assert_uint_eq(a.st.st_gid, 1000);
+	ck_assert_int_eq(mfs_mkdir(fs, &user, plain, "s", 0755, &a), 0);
+	ck_assert_uint_eq(a.st.st_mode, S_IFDIR | 0755);
+	finish(fs);
+}
+END_TEST
+
+START_TEST(namespace_changes_move_the_directory_times)
+{
+	struct mfs_fs *fs = default_fs();
+	struct mfs_attr a;
+	uint64_t d = mk_dir(fs, MFS_ROOT_INO, "d"), e = mk_dir(fs, MFS_ROOT_INO, "e");
+	uint64_t f;
+
+	age(fs, d);
+	f = mk_file(fs, d, "f");
+	ck_assert(recent(stat_of(fs, d).st_mtim));
+	ck_assert(recent(stat_of(fs, d).st_ctim));
+	age(fs, d);
+	age(fs, e);
+	age(fs, f);
+	ck_assert_int_eq(mfs_rename(fs, d, "f", e, "g", 0), 0);
+	ck_assert(recent(stat_of(fs, d).st_mtim));
+	ck_assert(recent(stat_of(fs, e).st_mtim));
+	ck_assert(recent(stat_of(fs, f).st_ctim));
+	age(fs, e);
+	age(fs, f);
+	ck_assert_int_eq(mfs_link(fs, f, e, "h", &a), 0);
+	ck_assert(recent(stat_of(fs, e).st_mtim));
+	ck_assert(recent(stat_of(fs, f).st_ctim));
+	age(fs, e);
+	age(fs, f);
+	ck_assert_int_eq(mfs_unlink(fs, e, "h"), 0);
+	ck_assert(recent(stat_of(fs, e).st_ctim));
+	ck_assert(recent(stat_of(fs, f).st_ctim));
+	finish(fs);
+}
+END_TEST
+
+/* ---- contents ---- */
+
+START_TEST(write_then_read_back_across_chunk_boundaries)
+{
+	struct mfs_fs *fs = default_fs();
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f");
+	size_t n = 3 * CHUNK + 777;
+	unsigned char *buf = malloc(n), *back = malloc(n + 100);
+
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (unsigned char)(i * 31 + 7);
+	ck_assert_int_eq(mfs_pwrite(fs, f, buf, n, 1000, 0), (ssize_t)n);
+	ck_assert_uint_eq(stat_of(fs, f).st_size, 1000 + n);
+	ck_assert_int_eq(mfs_pread(fs, f, back, n + 100, 1000), (ssize_t)n); /* short at EOF */
+	ck_assert_int_eq(memcmp(back, buf, n), 0);
+	ck_assert_int_eq(mfs_pread(fs, f, back, 1000, 0), 1000);
+	for (size_t i = 0; i < 1000; i++)
+		require(back[i] == 0);
+	ck_assert_int_eq(mfs_pread(fs, f, back, 10, 1000 + n), 0);
+	ck_assert_int_eq(mfs_pread(fs, f, back, 10, 1 * TiB), 0);
+	/* overwrite in the middle */
+	write_str(fs, f, "XYZ", CHUNK - 1);
+	ck_assert_int_eq(mfs_pread(fs, f, back, 3, CHUNK - 1), 3);
+	ck_assert_int_eq(memcmp(back, "XYZ", 3), 0);
+	ck_assert_uint_eq(stat_of(fs, f).st_size, 1000 + n);
+	free(buf);
+	free(back);
+	finish(fs);
+}
+END_TEST
+
+START_TEST(write_at_a_1_tib_offset_is_sparse)
+{
+	struct mfs_fs *fs = new_fs(1 * MiB, 100);
+	struct statvfs sv;
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f");
+	char buf[CHUNK];
+
+	write_str(fs, f, "head", 0);
+	write_str(fs, f, "far", 1 * TiB);
+	write_str(fs, f, "farther", 4 * TiB + 5);
+	struct stat st = stat_of(fs, f);
+	ck_assert_uint_eq(st.st_size, 4 * TiB + 12);
+	ck_assert_uint_eq(st.st_blocks, 3 * 8);
+	mfs_statfs(fs, &sv);
+	ck_assert_uint_eq(sv.f_blocks - sv.f_bfree, 3);
+	ck_assert_int_eq(mfs_pread(fs, f, buf, CHUNK, 1 * TiB - 2048), CHUNK);
+	for (size_t i = 0; i < 2048; i++)
+		require(buf[i] == 0);
+	ck_assert_int_eq(memcmp(buf + 2048, "far", 3), 0);
+	ck_assert_int_eq(mfs_pread(fs, f, buf, 7, 4 * TiB + 5), 7);
+	ck_assert_int_eq(memcmp(buf, "farther", 7), 0);
+	ck_assert_int_eq(mfs_pread(fs, f, buf, 100, 2 * TiB), 100);
+	for (size_t i = 0; i < 100; i++)
+		require(buf[i] == 0);
+	ck_assert_int_eq(mfs_lseek(fs, f, 5, SEEK_DATA), 5); /* a data chunk, as a tmpfs page */
+	ck_assert_int_eq(mfs_lseek(fs, f, CHUNK, SEEK_DATA), 1 * TiB);
+	ck_assert_int_eq(mfs_lseek(fs, f, 1 * TiB, SEEK_HOLE), 1 * TiB + CHUNK);
+	finish(fs);
+}
+END_TEST
+
+START_TEST(st_blocks_counts_4_kib_chunks)
+{
+	struct mfs_fs *fs = default_fs();
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f");
+	char buf[CHUNK + 1];
+
+	memset(buf, 'b', sizeof(buf));
+	ck_assert_uint_eq(stat_of(fs, f).st_blocks, 0);
+	ck_assert_uint_eq(stat_of(fs, f).st_blksize, 4096);
+	write_str(fs, f, "x", 0);
+	ck_assert_uint_eq(stat_of(fs, f).st_blocks, 8);
+	ck_assert_int_eq(mfs_pwrite(fs, f, buf, CHUNK + 1, 0, 0), CHUNK + 1);
+	ck_assert_uint_eq(stat_of(fs, f).st_blocks, 16);
+	ck_assert_int_eq(mfs_pwrite(fs, f, buf, 1, 10 * CHUNK, 0), 1);
+	ck_assert_uint_eq(stat_of(fs, f).st_blocks, 24);
+	finish(fs);
+}
+END_TEST
+
+START_TEST(append_writes_at_the_end_whatever_the_offset)
+{
+	struct mfs_fs *fs = default_fs();
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f");
+	char buf[16] = {0};
+
+	write_str(fs, f, "abc", 0);
+	ck_assert_int_eq(mfs_pwrite(fs, f, "def", 3, 0, MFS_WRITE_APPEND), 3);
+	ck_assert_int_eq(mfs_pwrite(fs, f, "g", 1, 1000, MFS_WRITE_APPEND), 1);
+	ck_assert_int_eq(mfs_pread(fs, f, buf, sizeof(buf), 0), 7);
+	ck_assert_str_eq(buf, "abcdefg");
+	finish(fs);
+}
+END_TEST
+
+START_TEST(write_past_the_largest_file_size_gives_efbig)
+{
+	struct mfs_fs *fs = default_fs();
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f");
+
+	ck_assert_int_eq(mfs_pwrite(fs, f, "x", 1, (uint64_t)INT64_MAX, 0), -EFBIG);
+	ck_assert_int_eq(mfs_pwrite(fs, f, "xy", 2, (uint64_t)INT64_MAX - 1, 0), -EFBIG);
+	ck_assert_int_eq(mfs_pwrite(fs, f, "x", 1, (uint64_t)INT64_MAX - 1, 0), 1);
+	ck_assert_uint_eq(stat_of(fs, f).st_size, INT64_MAX);
+	ck_assert_int_eq(mfs_pwrite(fs, f, "", 0, 5, 0), 0);
+	finish(fs);
+}
+END_TEST
+
+START_TEST(data_calls_on_a_directory_give_eisdir_and_on_other_types_einval)
+{
+	struct mfs_fs *fs = default_fs();
+	struct mfs_attr a;
+	char buf[8];
+	uint64_t d = mk_dir(fs, MFS_ROOT_INO, "d");
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f");
+
+	ck_assert_int_eq(mfs_mknod(fs, &cred, MFS_ROOT_INO, "p", S_IFIFO | 0644, 0, &a), 0);
+	uint64_t p = a.st.st_ino;
+	ck_assert_int_eq(mfs_pwrite(fs, d, "x", 1, 0, 0), -EISDIR);
+	ck_assert_int_eq(mfs_pread(fs, d, buf, 1, 0), -EISDIR);
+	ck_assert_int_eq(mfs_pwrite(fs, p, "x", 1, 0, 0), -EINVAL);
+	ck_assert_int_eq(mfs_fallocate(fs, d, 0, 0, 10), -EISDIR);
+	ck_assert_int_eq(mfs_lseek(fs, d, 0, SEEK_DATA), -EISDIR);
+	ck_assert_int_eq(mfs_copy_range(fs, d, 0, f, 0, 1), -EISDIR);
+	ck_assert_int_eq(mfs_copy_range(fs, f, 0, p, 0, 1), -EINVAL);
+	ck_assert_int_eq(mfs_pwrite(fs, 9999, "x", 1, 0, 0), -ENOENT);
+	ck_assert_int_eq(mfs_copy_range(fs, 9999, 0, f, 0, 1), -ENOENT);
+	finish(fs);
+}
+END_TEST
+
+START_TEST(write_by_another_user_clears_setuid_and_group_executable_setgid)
+{
+	struct mfs_fs *fs = default_fs();
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f"), g = mk_file(fs, MFS_ROOT_INO, "g");
+	struct mfs_setattr sa = {.valid = MFS_SET_MODE, .mode = 06755};
+
+	ck_assert_int_eq(mfs_setattr(fs, f, &sa, NULL), 0);
+	sa.mode = 06644; /* setgid without group exec: mandatory locking, stays */
+	ck_assert_int_eq(mfs_setattr(fs, g, &sa, NULL), 0);
+	ck_assert_int_eq(mfs_pwrite(fs, f, "x", 1, 0, 0), 1);
+	ck_assert_uint_eq(stat_of(fs, f).st_mode & 07777, 06755);
+	ck_assert_int_eq(mfs_pwrite(fs, f, "x", 1, 0, MFS_WRITE_KILL_PRIV), 1);
+	ck_assert_uint_eq(stat_of(fs, f).st_mode & 07777, 0755);
+	ck_assert_int_eq(mfs_pwrite(fs, g, "x", 1, 0, MFS_WRITE_KILL_PRIV), 1);
+	ck_assert_uint_eq(stat_of(fs, g).st_mode & 07777, 02644);
+	finish(fs);
+}
+END_TEST
+
+START_TEST(write_and_read_move_mtime_and_atime)
+{
+	struct mfs_fs *fs = default_fs();
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f");
+	char buf[4];
+
+	age(fs, f);
+	write_str(fs, f, "abc", 0);
+	struct stat st = stat_of(fs, f);
+	ck_assert(recent(st.st_mtim));
+	ck_assert(recent(st.st_ctim));
+	ck_assert_int_eq(st.st_atime, 1000);
+	ck_assert_int_eq(mfs_pread(fs, f, buf, 3, 0), 3);
+	ck_assert(recent(stat_of(fs, f).st_atim)); /* relatime: atime was older than mtime */
+	finish(fs);
+}
+END_TEST
+
+/* ---- fallocate ---- */
+
+START_TEST(fallocate_allocates_and_extends_unless_keep_size)
+{
+	struct mfs_fs *fs = default_fs();
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f");
+	char buf[100];
+
+	ck_assert_int_eq(mfs_fallocate(fs, f, 0, 0, 10000), 0);
+	ck_assert_uint_eq(stat_of(fs, f).st_size, 10000);
+	ck_assert_uint_eq(stat_of(fs, f).st_blocks, 3 * 8);
+	ck_assert_int_eq(mfs_pread(fs, f, buf, 100, 5000), 100);
+	for (int i = 0; i < 100; i++)
+		require(buf[i] == 0);
+	/* fallocated, unwritten chunks are holes for SEEK_DATA, as on tmpfs */
+	ck_assert_int_eq(mfs_lseek(fs, f, 0, SEEK_DATA), -ENXIO);
+	ck_assert_int_eq(mfs_fallocate(fs, f, FALLOC_FL_KEEP_SIZE, 10000, 3 * CHUNK), 0);
+	ck_assert_uint_eq(stat_of(fs, f).st_size, 10000);
+	ck_assert_uint_eq(stat_of(fs, f).st_blocks, 6 * 8);
+	/* mode 0 inside the file changes nothing */
+	ck_assert_int_eq(mfs_fallocate(fs, f, 0, 0, 100), 0);
+	ck_assert_uint_eq(stat_of(fs, f).st_size, 10000);
+	finish(fs);
+}
+END_TEST
+
+START_TEST(punch_hole_frees_chunks_and_reads_zeros)
+{
+	struct mfs_fs *fs = default_fs();
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f");
+	size_t n = 4 * CHUNK;
+	char *buf = malloc(n);
+
+	memset(buf, 'p', n);
+	ck_assert_int_eq(mfs_pwrite(fs, f, buf, n, 0, 0), (ssize_t)n);
+	ck_assert_int_eq(
+	    mfs_fallocate(fs, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100, 2 * CHUNK), 0);
+	ck_assert_uint_eq(stat_of(fs, f).st_size, n);
+	ck_assert_uint_eq(stat_of(fs, f).st_blocks, 3 * 8); /* chunk 1 freed, 0 and 2 partly zeroed */
+	ck_assert_int_eq(mfs_pread(fs, f, buf, n, 0), (ssize_t)n);
+	for (size_t i = 0; i < n; i++)
+		require(buf[i] == (i >= 100 && i < 100 + 2 * CHUNK ? 0 : 'p'));
+	ck_assert_int_eq(mfs_fallocate(fs, f, FALLOC_FL_PUNCH_HOLE, 0, 10), -EOPNOTSUPP);
+	ck_assert_int_eq(mfs_fallocate(fs, f, FALLOC_FL_COLLAPSE_RANGE, 0, CHUNK), -EOPNOTSUPP);
+	ck_assert_int_eq(mfs_fallocate(fs, f, 0, 0, 0), -EINVAL);
+	free(buf);
+	finish(fs);
+}
+END_TEST
+
+START_TEST(zero_range_zeroes_and_extends_unless_keep_size)
+{
+	struct mfs_fs *fs = default_fs();
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f");
+	char buf[3 * CHUNK];
+
+	memset(buf, 'z', sizeof(buf));
+	ck_assert_int_eq(mfs_pwrite(fs, f, buf, 2 * CHUNK, 0, 0), 2 * CHUNK);
+	ck_assert_int_eq(mfs_fallocate(fs, f, FALLOC_FL_ZERO_RANGE, 10, 20), 0);
+	ck_assert_int_eq(mfs_pread(fs, f, buf, 40, 0), 40);
+	for (int i = 0; i < 40; i++)
+		require(buf[i] == (i >= 10 && i < 30 ? 0 : 'z'));
+	ck_assert_int_eq(mfs_fallocate(fs, f, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, CHUNK,
+				       2 * CHUNK),
+			 0);
+	ck_assert_uint_eq(stat_of(fs, f).st_size, 2 * CHUNK);
+	ck_assert_uint_eq(stat_of(fs, f).st_blocks, 3 * 8);
+	ck_assert_int_eq(mfs_fallocate(fs, f, FALLOC_FL_ZERO_RANGE, CHUNK, 2 * CHUNK + 5), 0);
+	ck_assert_uint_eq(stat_of(fs, f).st_size, 3 * CHUNK + 5);
+	ck_assert_int_eq(mfs_pread(fs, f, buf, 3 * CHUNK, CHUNK), 2 * CHUNK + 5);
+	for (size_t i = 0; i < 2 * CHUNK + 5; i++)
+		require(buf[i] == 0);
+	finish(fs);
+}
+END_TEST
+
+START_TEST(fallocate_past_the_space_limit_gives_enospc_and_allocates_nothing)
+{
+	struct mfs_fs *fs = new_fs(16 * CHUNK, 100);
+	struct statvfs sv;
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f");
+
+	ck_assert_int_eq(mfs_fallocate(fs, f, 0, 0, 17 * CHUNK), -ENOSPC);
+	ck_assert_uint_eq(stat_of(fs, f).st_size, 0);
+	ck_assert_uint_eq(stat_of(fs, f).st_blocks, 0);
+	mfs_statfs(fs, &sv);
+	ck_assert_uint_eq(sv.f_bfree, 16);
+	ck_assert_int_eq(mfs_fallocate(fs, f, 0, 0, 16 * CHUNK), 0);
+	mfs_statfs(fs, &sv);
+	ck_assert_uint_eq(sv.f_bfree, 0);
+	finish(fs);
+}
+END_TEST
+
+/* ---- SEEK_DATA / SEEK_HOLE ---- */
+
+START_TEST(seek_data_and_seek_hole_find_written_chunks)
+{
+	struct mfs_fs *fs = default_fs();
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f");
+
+	write_str(fs, f, "0123456789", 0);
+	write_str(fs, f, "0123456789", 1 * MiB);
+	ck_assert_int_eq(mfs_lseek(fs, f, 0, SEEK_DATA), 0);
+	ck_assert_int_eq(mfs_lseek(fs, f, 5, SEEK_DATA), 5);
+	ck_assert_int_eq(mfs_lseek(fs, f, 0, SEEK_HOLE), CHUNK);
+	ck_assert_int_eq(mfs_lseek(fs, f, CHUNK, SEEK_DATA), 1 * MiB);
+	ck_assert_int_eq(mfs_lseek(fs, f, CHUNK + 1, SEEK_HOLE), CHUNK + 1);
+	ck_assert_int_eq(mfs_lseek(fs, f, 1 * MiB, SEEK_HOLE), 1 * MiB + 10);
+	ck_assert_int_eq(mfs_lseek(fs, f, 1 * MiB + 10, SEEK_DATA), -ENXIO);
+	ck_assert_int_eq(mfs_lseek(fs, f, 1 * MiB + 10, SEEK_HOLE), -ENXIO);
+	ck_assert_int_eq(mfs_lseek(fs, f, 0, SEEK_SET), -EINVAL);
+	ck_assert_int_eq(mfs_lseek(fs, f, 0, SEEK_END), -EINVAL);
+	/* a hole at the end, made by truncate */
+	struct mfs_setattr sa = {.valid = MFS_SET_SIZE, .size = 2 * MiB};
+	ck_assert_int_eq(mfs_setattr(fs, f, &sa, NULL), 0);
+	ck_assert_int_eq(mfs_lseek(fs, f, 1 * MiB + 10, SEEK_DATA), 1 * MiB + 10);
+	ck_assert_int_eq(mfs_lseek(fs, f, 1 * MiB + 10, SEEK_HOLE), 1 * MiB + CHUNK);
+	ck_assert_int_eq(mfs_lseek(fs, f, 1 * MiB + CHUNK, SEEK_DATA), -ENXIO);
+	ck_assert_int_eq(mfs_lseek(fs, f, 2 * MiB - 1, SEEK_HOLE), 2 * MiB - 1);
+	finish(fs);
+}
+END_TEST
+
+/* ---- copy_file_range ---- */
+
+START_TEST(copy_range_copies_bytes_and_extends_the_destination)
+{
+	struct mfs_fs *fs = default_fs();
+	uint64_t a = mk_file(fs, MFS_ROOT_INO, "a"), b = mk_file(fs, MFS_ROOT_INO, "b");
+	size_t n = 3 * CHUNK + 11;
+	unsigned char *buf = malloc(n), *back = malloc(n);
+
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (unsigned char)(i * 13 + 1);
+	ck_assert_int_eq(mfs_pwrite(fs, a, buf, n, 0, 0), (ssize_t)n);
+	age(fs, b);
+	ck_assert_int_eq(mfs_copy_range(fs, a, 100, b, 50, n), (ssize_t)(n - 100)); /* clamped */
+	struct stat st = stat_of(fs, b);
+	ck_assert_uint_eq(st.st_size, 50 + n - 100);
+	ck_assert(recent(st.st_mtim));
+	ck_assert_int_eq(mfs_pread(fs, b, back, n, 0), (ssize_t)(n - 50));
+	for (size_t i = 0; i < 50; i++)
+		require(back[i] == 0);
+	ck_assert_int_eq(memcmp(back + 50, buf + 100, n - 100), 0);
+	ck_assert_int_eq(mfs_copy_range(fs, a, n, b, 0, 10), 0);	/* at EOF */
+	ck_assert_int_eq(mfs_copy_range(fs, a, n + 5, b, 0, 10), 0); /* past EOF */
+	ck_assert_int_eq(mfs_copy_range(fs, a, 0, b, 0, 0), 0);
+	free(buf);
+	free(back);
+	finish(fs);
+}
+END_TEST
+
+START_TEST(copy_range_keeps_holes_of_the_source)
+{
+	struct mfs_fs *fs = default_fs();
+	uint64_t a = mk_file(fs, MFS_ROOT_INO, "a"), b = mk_file(fs, MFS_ROOT_INO, "b");
+
+	write_str(fs, a, "start", 0);
+	write_str(fs, a, "end", 100 * CHUNK);
+	ck_assert_int_eq(mfs_copy_range(fs, a, 0, b, 0, 200 * CHUNK), 100 * CHUNK + 3);
+	ck_assert_uint_eq(stat_of(fs, b).st_blocks, 2 * 8);
+	ck_assert_int_eq(mfs_lseek(fs, b, CHUNK, SEEK_DATA), 100 * CHUNK);
+	ck_assert_int_eq(mfs_lseek(fs, b, 10, SEEK_HOLE), CHUNK);
+	finish(fs);
+}
+END_TEST
+
+START_TEST(copy_range_within_one_file_of_overlapping_ranges_gives_einval)
+{
+	struct mfs_fs *fs = default_fs();
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f");
+	char buf[2 * CHUNK];
+
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (char)('a' + i % 26);
+	ck_assert_int_eq(mfs_pwrite(fs, f, buf, sizeof(buf), 0, 0), (ssize_t)sizeof(buf));
+	ck_assert_int_eq(mfs_copy_range(fs, f, 0, f, 100, 1000), -EINVAL);
+	ck_assert_int_eq(mfs_copy_range(fs, f, 100, f, 0, 1000), -EINVAL);
+	ck_assert_int_eq(mfs_copy_range(fs, f, 0, f, 0, 10), -EINVAL);
+	/* adjacent ranges do not overlap */
+	ck_assert_int_eq(mfs_copy_range(fs, f, 0, f, CHUNK, CHUNK), CHUNK);
+	ck_assert_int_eq(mfs_copy_range(fs, f, 0, f, 2 * CHUNK, 2 * CHUNK), 2 * CHUNK);
+	char back[4 * CHUNK];
+	ck_assert_int_eq(mfs_pread(fs, f, back, sizeof(back), 0), 4 * CHUNK);
+	for (size_t i = 0; i < 4 * CHUNK; i++)
+		require(back[i] == (char)('a' + (i % CHUNK) % 26));
+	finish(fs);
+}
+END_TEST
+
+START_TEST(copy_range_that_runs_out_of_space_leaves_nothing_hidden_past_the_end)
+{
+	struct mfs_fs *fs = new_fs(12 * CHUNK, 100);
+	uint64_t a = mk_file(fs, MFS_ROOT_INO, "a"), b = mk_file(fs, MFS_ROOT_INO, "b");
+	char buf[8 * CHUNK];
+	ssize_t r;
+
+	memset(buf, 'S', sizeof(buf));
+	ck_assert_int_eq(mfs_pwrite(fs, a, buf, sizeof(buf), 0, 0), (ssize_t)sizeof(buf));
+	r = mfs_copy_range(fs, a, 0, b, 0, sizeof(buf)); /* room for 4 of the 8 chunks */
+	ck_assert_msg(r == -ENOSPC || (r > 0 && r < (ssize_t)sizeof(buf)), "copy gave %zd", r);
+	uint64_t size = stat_of(fs, b).st_size;
+	if (r > 0)
+		ck_assert_uint_eq(size, (uint64_t)r);
+	/* Grow the file: what lies past the old size must read as zeros. */
+	struct mfs_setattr sa = {.valid = MFS_SET_SIZE, .size = sizeof(buf)};
+	ck_assert_int_eq(mfs_setattr(fs, b, &sa, NULL), 0);
+	ck_assert_int_eq(mfs_pread(fs, b, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	for (size_t i = 0; i < sizeof(buf); i++)
+		ck_assert_msg(buf[i] == (i < size ? 'S' : 0),
+			      "byte %zu past the old size %" PRIu64 " reads %d (copy gave %zd)", i,
+			      size, buf[i], r);
+	finish(fs);
+}
+END_TEST
+
+/* ---- xattrs ---- */
+
+START_TEST(xattrs_set_get_list_and_remove)
+{
+	struct mfs_fs *fs = default_fs();
+	struct mfs_attr a;
+	char buf[256];
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f");
+	uint64_t d = mk_dir(fs, MFS_ROOT_INO, "d");
+
+	ck_assert_int_eq(mfs_symlink(fs, &cred, MFS_ROOT_INO, "l", "f", &a), 0);
+	uint64_t l = a.st.st_ino;
+	uint64_t all[] = {f, d, l};
+	for (int i = 0; i < 3; i++) {
+		uint64_t ino = all[i];
+		age(fs, ino);
+		ck_assert_int_eq(mfs_setxattr(fs, ino, "user.one", "1", 1, 0), 0);
+		ck_assert(recent(stat_of(fs, ino).st_ctim));
+		ck_assert_int_eq(mfs_setxattr(fs, ino, "trusted.two", "22", 2, XATTR_CREATE), 0);
+		ck_assert_int_eq(mfs_setxattr(fs, ino, "user.one", "x", 1, XATTR_CREATE), -EEXIST);
+		ck_assert_int_eq(mfs_setxattr(fs, ino, "user.nope", "x", 1, XATTR_REPLACE),
+				 -ENODATA);
+		ck_assert_int_eq(mfs_setxattr(fs, ino, "user.one", "111", 3, XATTR_REPLACE), 0);
+		ck_assert_int_eq(mfs_setxattr(fs, ino, "system.x", "1", 1, 0), -EOPNOTSUPP);
+		ck_assert_int_eq(mfs_getxattr(fs, ino, "user.one", NULL, 0), 3);
+		ck_assert_int_eq(mfs_getxattr(fs, ino, "user.one", buf, sizeof(buf)), 3);
+		ck_assert_int_eq(memcmp(buf, "111", 3), 0);
+		ck_assert_int_eq(mfs_getxattr(fs, ino, "user.one", buf, 2), -ERANGE);
+		ck_assert_int_eq(mfs_getxattr(fs, ino, "user.none", buf, sizeof(buf)), -ENODATA);
+		const char want[] = "user.one\0trusted.two";
+		ck_assert_int_eq(mfs_listxattr(fs, ino, NULL, 0), sizeof(want));
+		ck_assert_int_eq(mfs_listxattr(fs, ino, buf, sizeof(buf)), sizeof(want));
+		ck_assert_int_eq(memcmp(buf, want, sizeof(want)), 0);
+		ck_assert_int_eq(mfs_listxattr(fs, ino, buf, 3), -ERANGE);
+		age(fs, ino);
+		ck_assert_int_eq(mfs_removexattr(fs, ino, "user.one"), 0);
+		ck_assert(recent(stat_of(fs, ino).st_ctim));
+		ck_assert_int_eq(mfs_removexattr(fs, ino, "user.one"), -ENODATA);
+		ck_assert_int_eq(mfs_listxattr(fs, ino, buf, sizeof(buf)), 12);
+	}
+	ck_assert_int_eq(mfs_setxattr(fs, 9999, "user.a", "1", 1, 0), -ENOENT);
+	ck_assert_int_eq(mfs_getxattr(fs, 9999, "user.a", buf, 1), -ENOENT);
+	ck_assert_int_eq(mfs_listxattr(fs, 9999, buf, 1), -ENOENT);
+	ck_assert_int_eq(mfs_removexattr(fs, 9999, "user.a"), -ENOENT);
+	/* they go with the inode: ASan sees a leak otherwise */
+	ck_assert_int_eq(mfs_setxattr(fs, f, "user.big", buf, sizeof(buf), 0), 0);
+	ck_assert_int_eq(mfs_unlink(fs, MFS_ROOT_INO, "f"), 0);
+	mfs_forget(fs, f, 1);
+	finish(fs);
+}
+END_TEST
+
+/* ---- statfs and limits ---- */
+
+START_TEST(statfs_reports_the_limits_exactly)
+{
+	struct mfs_fs *fs = new_fs(10 * MiB + 100, 50);
+	struct statvfs sv;
+
+	mfs_statfs(fs, &sv);
+	ck_assert_uint_eq(sv.f_bsize, 4096);
+	ck_assert_uint_eq(sv.f_frsize, 4096);
+	ck_assert_uint_eq(sv.f_blocks, 2560);
+	ck_assert_uint_eq(sv.f_bfree, 2560);
+	ck_assert_uint_eq(sv.f_bavail, 2560);
+	ck_assert_uint_eq(sv.f_files, 50);
+	ck_assert_uint_eq(sv.f_ffree, 49); /* the root */
+	ck_assert_uint_eq(sv.f_favail, 49);
+	ck_assert_uint_eq(sv.f_namemax, 255);
+	finish(fs);
+}
+END_TEST
+
+START_TEST(statfs_free_counts_follow_writes_and_deletes)
+{
+	struct mfs_fs *fs = new_fs(10 * MiB, 50);
+	struct statvfs sv;
+	char buf[CHUNK];
+	struct mfs_attr a;
+
+	memset(buf, 1, sizeof(buf));
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f");
+	uint64_t d = mk_dir(fs, MFS_ROOT_INO, "d");
+	ck_assert_int_eq(mfs_symlink(fs, &cred, d, "l", "short", &a), 0);
+	mfs_statfs(fs, &sv);
+	ck_assert_uint_eq(sv.f_ffree, 46);
+	ck_assert_uint_eq(sv.f_bfree, 2560); /* a short symlink takes no block */
+	write_str(fs, f, "x", 0);
+	mfs_statfs(fs, &sv);
+	ck_assert_uint_eq(sv.f_bfree, 2559);
+	ck_assert_int_eq(mfs_pwrite(fs, f, buf, CHUNK, CHUNK - 1, 0), CHUNK);
+	mfs_statfs(fs, &sv);
+	ck_assert_uint_eq(sv.f_bfree, 2558);
+	ck_assert_int_eq(mfs_pwrite(fs, f, buf, 1, 1 * TiB, 0), 1);
+	mfs_statfs(fs, &sv);
+	ck_assert_uint_eq(sv.f_bfree, 2557);
+	struct mfs_setattr sa = {.valid = MFS_SET_SIZE, .size = 10};
+	ck_assert_int_eq(mfs_setattr(fs, f, &sa, NULL), 0);
+	mfs_statfs(fs, &sv);
+	ck_assert_uint_eq(sv.f_bfree, 2559);
+	ck_assert_int_eq(mfs_unlink(fs, MFS_ROOT_INO, "f"), 0);
+	mfs_statfs(fs, &sv);
+	ck_assert_uint_eq(sv.f_bfree, 2559); /* still looked up */
+	ck_assert_uint_eq(sv.f_ffree, 46);
+	mfs_forget(fs, f, 1);
+	mfs_statfs(fs, &sv);
+	ck_assert_uint_eq(sv.f_bfree, 2560);
+	ck_assert_uint_eq(sv.f_ffree, 47);
+	ck_assert_int_eq(mfs_unlink(fs, d, "l"), 0);
+	mfs_forget(fs, a.st.st_ino, 1);
+	ck_assert_int_eq(mfs_rmdir(fs, MFS_ROOT_INO, "d"), 0);
+	mfs_forget(fs, d, 1);
+	mfs_statfs(fs, &sv);
+	ck_assert_uint_eq(sv.f_ffree, 49);
+	finish(fs);
+}
+END_TEST
+
+START_TEST(write_past_the_size_limit_gives_enospc)
+{
+	struct mfs_fs *fs = new_fs(16 * CHUNK, 100);
+	struct statvfs sv;
+	struct mfs_attr a;
+	char buf[16 * CHUNK];
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f"), g = mk_file(fs, MFS_ROOT_INO, "g");
+
+	memset(buf, 'q', sizeof(buf));
+	ck_assert_int_eq(mfs_pwrite(fs, f, buf, sizeof(buf), 0, 0), (ssize_t)sizeof(buf));
+	mfs_statfs(fs, &sv);
+	ck_assert_uint_eq(sv.f_bfree, 0);
+	ck_assert_int_eq(mfs_pwrite(fs, g, "x", 1, 0, 0), -ENOSPC);
+	ck_assert_int_eq(mfs_pwrite(fs, f, "x", 1, sizeof(buf), 0), -ENOSPC);
+	ck_assert_int_eq(mfs_pwrite(fs, f, "x", 1, 5, 0), 1); /* inside a chunk held */
+	char *target = long_name(200);
+	ck_assert_int_eq(mfs_symlink(fs, &cred, MFS_ROOT_INO, "l", target, &a), -ENOSPC);
+	ck_assert_uint_eq(ino_at(fs, MFS_ROOT_INO, "l"), 0);
+	ck_assert_int_eq(mfs_symlink(fs, &cred, MFS_ROOT_INO, "s", "short", &a), 0);
+	free(target);
+	check_ok(fs);
+	ck_assert_uint_eq(stat_of(fs, g).st_size, 0);
+	ck_assert_uint_eq(stat_of(fs, f).st_size, sizeof(buf));
+	ck_assert_int_eq(mfs_unlink(fs, MFS_ROOT_INO, "f"), 0);
+	mfs_forget(fs, f, 1);
+	ck_assert_int_eq(mfs_pwrite(fs, g, "x", 1, 0, 0), 1);
+	finish(fs);
+}
+END_TEST
+
+static void check_short_write_near_the_limit(uint64_t limit, uint64_t off, size_t len)
+{
+	struct mfs_fs *fs = new_fs(limit, 100);
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f");
+	unsigned char *buf = malloc(len), *back = malloc(len);
+	ssize_t n;
+
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (unsigned char)(i * 7 + 3);
+	n = mfs_pwrite(fs, f, buf, len, off, 0);
+	ck_assert_msg(n > 0 && (size_t)n < len, "limit %" PRIu64 " off %" PRIu64 ": write gave %zd",
+		      limit, off, n);
+	/* it stopped within one chunk of the limit */
+	uint64_t chunks_used = ((off + (uint64_t)n + CHUNK - 1) / CHUNK) - off / CHUNK;
+	ck_assert_uint_le(chunks_used * CHUNK, limit);
+	ck_assert_uint_lt(limit - chunks_used * CHUNK, CHUNK);
+	ck_assert_uint_eq(stat_of(fs, f).st_size, off + (uint64_t)n);
+	ck_assert_int_eq(mfs_pread(fs, f, back, len, off), n);
+	ck_assert_int_eq(memcmp(back, buf, (size_t)n), 0);
+	check_ok(fs);
+	free(buf);
+	free(back);
+	mfs_fs_destroy(fs);
+}
+
+START_TEST(big_write_near_the_size_limit_is_short_and_ends_within_a_chunk_of_it)
+{
+	check_short_write_near_the_limit(1 * MiB, 0, 2 * MiB);
+	check_short_write_near_the_limit(1 * MiB + 1000, 0, 2 * MiB);
+	check_short_write_near_the_limit(1 * MiB, 123, 2 * MiB);
+	check_short_write_near_the_limit(1 * MiB + 4000, 5 * CHUNK + 17, 1 * MiB + 3 * CHUNK);
+}
+END_TEST
+
+START_TEST(max_inodes_gives_enospc_for_every_way_of_creating)
+{
+	struct mfs_fs *fs = new_fs(1 * MiB, 3);
+	struct mfs_attr a;
+	struct statvfs sv;
+
+	mk_file(fs, MFS_ROOT_INO, "f");
+	uint64_t d = mk_dir(fs, MFS_ROOT_INO, "d");
+	mfs_statfs(fs, &sv);
+	ck_assert_uint_eq(sv.f_ffree, 0);
+	ck_assert_int_eq(mfs_mknod(fs, &cred, MFS_ROOT_INO, "x", 0644, 0, &a), -ENOSPC);
+	ck_assert_int_eq(mfs_mknod(fs, &cred, MFS_ROOT_INO, "x", S_IFIFO | 0644, 0, &a), -ENOSPC);
+	ck_assert_int_eq(mfs_mkdir(fs, &cred, MFS_ROOT_INO, "x", 0755, &a), -ENOSPC);
+	ck_assert_int_eq(mfs_symlink(fs, &cred, MFS_ROOT_INO, "x", "t", &a), -ENOSPC);
+	ck_assert_int_eq(mfs_create(fs, &cred, MFS_ROOT_INO, "x", 0644, O_CREAT | O_RDWR, &a),
+			 -ENOSPC);
+	ck_assert_uint_eq(ino_at(fs, MFS_ROOT_INO, "x"), 0);
+	check_ok(fs);
+	/* opening an existing file with O_CREAT needs no new inode */
+	ck_assert_int_eq(mfs_create(fs, &cred, MFS_ROOT_INO, "f", 0644, O_CREAT | O_RDWR, &a), 0);
+	ck_assert_int_eq(mfs_release(fs, a.st.st_ino), 0);
+	ck_assert_int_eq(mfs_rmdir(fs, MFS_ROOT_INO, "d"), 0);
+	ck_assert_int_eq(mfs_mkdir(fs, &cred, MFS_ROOT_INO, "x", 0755, &a), -ENOSPC); /* d held */
+	mfs_forget(fs, d, 1);
+	ck_assert_int_eq(mfs_mkdir(fs, &cred, MFS_ROOT_INO, "x", 0755, &a), 0);
+	finish(fs);
+}
+END_TEST
+
 static Suite *fs_suite(void)
 {
 	Suite *s = suite_create("fs");
 	TCase *refs = tcase_create("references");
 	TCase *names = tcase_create("names");
 	TCase *ren = tcase_create("rename");
+	TCase *dirs = tcase_create("directories");
+	TCase *attrs = tcase_create("attributes");
+	TCase *data = tcase_create("contents");
+	TCase *limits = tcase_create("limits");
 
 	tcase_add_test(refs, lookup_adds_a_reference_that_forget_drops);
 	tcase_add_test(refs, peek_takes_no_reference);
@@ -1015,6 +2145,52 @@ static Suite *fs_suite(void)
 	tcase_add_test(ren, rename_exchange_with_a_missing_target_gives_enoent);
 	tcase_add_test(ren, rename_between_two_names_of_one_inode_changes_nothing);
 	suite_add_tcase(s, ren);
+
+	tcase_add_test(dirs, create_opens_an_existing_file_and_truncates_with_o_trunc);
+	tcase_add_test(dirs, open_with_o_trunc_empties_a_file_only_when_writable);
+	tcase_add_test(dirs, removed_open_directory_survives_until_releasedir);
+	tcase_add_test(dirs, readdir_lists_dot_and_dotdot_first_then_every_entry_once);
+	tcase_add_test(dirs, readdir_plus_gives_complete_attributes);
+	tcase_add_test(dirs, readdir_continues_from_next_off);
+	tcase_add_test(dirs, readdir_returns_each_entry_once_while_entries_come_and_go_between_calls);
+	tcase_add_test(dirs, readdir_plus_adds_lookups_only_for_taken_entries_other_than_dots);
+	tcase_add_test(dirs, readdir_of_a_removed_directory_does_not_touch_its_freed_parent);
+	suite_add_tcase(s, dirs);
+
+	tcase_add_test(attrs, setattr_changes_mode_owner_and_group_and_moves_ctime);
+	tcase_add_test(attrs, setattr_sets_times_exactly_or_to_now);
+	tcase_add_test(attrs, setattr_size_shrinks_and_grows_with_zeros);
+	tcase_add_test(attrs, setattr_size_of_a_directory_gives_eisdir_and_of_a_symlink_einval);
+	tcase_add_test(attrs, new_entries_in_a_setgid_directory_take_its_group);
+	tcase_add_test(attrs, namespace_changes_move_the_directory_times);
+	tcase_add_test(attrs, xattrs_set_get_list_and_remove);
+	suite_add_tcase(s, attrs);
+
+	tcase_add_test(data, write_then_read_back_across_chunk_boundaries);
+	tcase_add_test(data, write_at_a_1_tib_offset_is_sparse);
+	tcase_add_test(data, st_blocks_counts_4_kib_chunks);
+	tcase_add_test(data, append_writes_at_the_end_whatever_the_offset);
+	tcase_add_test(data, write_past_the_largest_file_size_gives_efbig);
+	tcase_add_test(data, data_calls_on_a_directory_give_eisdir_and_on_other_types_einval);
+	tcase_add_test(data, write_by_another_user_clears_setuid_and_group_executable_setgid);
+	tcase_add_test(data, write_and_read_move_mtime_and_atime);
+	tcase_add_test(data, fallocate_allocates_and_extends_unless_keep_size);
+	tcase_add_test(data, punch_hole_frees_chunks_and_reads_zeros);
+	tcase_add_test(data, zero_range_zeroes_and_extends_unless_keep_size);
+	tcase_add_test(data, fallocate_past_the_space_limit_gives_enospc_and_allocates_nothing);
+	tcase_add_test(data, seek_data_and_seek_hole_find_written_chunks);
+	tcase_add_test(data, copy_range_copies_bytes_and_extends_the_destination);
+	tcase_add_test(data, copy_range_keeps_holes_of_the_source);
+	tcase_add_test(data, copy_range_within_one_file_of_overlapping_ranges_gives_einval);
+	tcase_add_test(data, copy_range_that_runs_out_of_space_leaves_nothing_hidden_past_the_end);
+	suite_add_tcase(s, data);
+
+	tcase_add_test(limits, statfs_reports_the_limits_exactly);
+	tcase_add_test(limits, statfs_free_counts_follow_writes_and_deletes);
+	tcase_add_test(limits, write_past_the_size_limit_gives_enospc);
+	tcase_add_test(limits, big_write_near_the_size_limit_is_short_and_ends_within_a_chunk_of_it);
+	tcase_add_test(limits, max_inodes_gives_enospc_for_every_way_of_creating);
+	suite_add_tcase(s, limits);
 	return s;
 }
 
