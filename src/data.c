@@ -1,0 +1,883 @@
+/*
+ * data.c — the contents of one regular file as a sparse radix tree of chunks (see data.h).
+ *
+ * The tree has 64 slots per node.  Leaves (level 1) hold chunk pointers; the nodes above hold
+ * nodes.  A tree of height h holds chunk numbers below 64^h, so 9 levels cover the 2^51 chunks of
+ * a 2^63-byte file.  Invariants, all verified by mfs_data_check():
+ *  - every node has count > 0 non-NULL slots: an emptied node is freed at once, so a walk that
+ *    meets a non-NULL slot knows data lies below it and sparse files are searched quickly;
+ *  - the height is minimal: the root never has slot 0 as its only used slot (when height > 1);
+ *  - a chunk's cap is a power of two from MIN_CAP to MFS_CHUNK_SIZE; unwritten chunks are zero;
+ *  - only the last present chunk (highest number) may be written and shorter than a full chunk.
+ *    Everywhere else a chunk is full or unwritten (which reads as one run of zeros), so a range
+ *    needs at most one iovec per chunk plus one: what mfs_data_iov_max() promises.
+ *
+ * Walks are iterative; the only recursion is mfs_data_check's, bounded by the height.
+ */
+#include "data.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc.h"
+
+#define FANOUT_SHIFT 6
+#define FANOUT (1u << FANOUT_SHIFT)
+#define FANOUT_MASK ((uint64_t)FANOUT - 1)
+#define CHUNK_MASK ((uint64_t)MFS_CHUNK_SIZE - 1)
+#define MAX_HEIGHT 9
+#define MIN_CAP 64u
+/* Offsets are clamped here (2^63): no byte at or past it can exist. */
+#define OFFSET_LIMIT (MFS_MAX_FILE_SIZE + 1)
+
+enum {
+	CHUNK_UNWRITTEN = 1u << 0, /* from fallocate, not written since: zeros, a SEEK_DATA hole */
+	CHUNK_NEW = 1u << 1,	   /* made by the running mfs_data_allocate, undone if it fails */
+};
+
+struct chunk {
+	uint32_t cap;	/* bytes in data[]; bytes of the chunk past cap read as zeros */
+	uint32_t flags; /* CHUNK_* */
+	unsigned char data[];
+};
+
+struct node {
+	unsigned count;	    /* non-NULL slots; a node reaching 0 is freed */
+	void *slot[FANOUT]; /* leaves: struct chunk *; higher levels: struct node * */
+};
+
+/* Remembers the leaf of the last chunk looked up, so walking a range descends once per leaf. */
+struct cursor {
+	bool valid;
+	uint64_t leaf_no; /* chunk number >> FANOUT_SHIFT */
+	struct node *leaf;
+};
+
+/* What holes and the part of a chunk past its cap read as. */
+static const unsigned char zero_page[MFS_CHUNK_SIZE];
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+static uint64_t max_u64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+/* Number of chunks that start below offset off: ceil(off / MFS_CHUNK_SIZE). */
+static uint64_t chunks_below(uint64_t off)
+{
+	return (off >> MFS_CHUNK_SHIFT) + ((off & CHUNK_MASK) != 0);
+}
+
+static unsigned level_shift(unsigned level)
+{
+	return (level - 1) * FANOUT_SHIFT;
+}
+
+static unsigned slot_of(uint64_t idx, unsigned level)
+{
+	return (unsigned)((idx >> level_shift(level)) & FANOUT_MASK);
+}
+
+/* idx moved to slot s at this level: lower levels start from 0 if the slot changed. */
+static uint64_t with_slot(uint64_t idx, unsigned level, unsigned s)
+{
+	unsigned shift = level_shift(level);
+
+	if (slot_of(idx, level) == s)
+		return idx;
+	return (idx & ~(((uint64_t)FANOUT << shift) - 1)) | ((uint64_t)s << shift);
+}
+
+static bool in_tree(const struct mfs_data *d, uint64_t idx)
+{
+	return d->height > 0 && (idx >> (d->height * FANOUT_SHIFT)) == 0;
+}
+
+/* Smallest height whose tree holds chunk idx. */
+static unsigned height_for(uint64_t idx)
+{
+	unsigned h = 1;
+
+	while (h < MAX_HEIGHT && (idx >> (h * FANOUT_SHIFT)) != 0)
+		h++;
+	return h;
+}
+
+static uint32_t cap_for(uint64_t need)
+{
+	uint32_t cap = MIN_CAP;
+
+	while (cap < need)
+		cap <<= 1;
+	return cap;
+}
+
+static bool is_written(const struct chunk *c)
+{
+	return c && !(c->flags & CHUNK_UNWRITTEN);
+}
+
+static struct node *find_leaf(const struct mfs_data *d, uint64_t idx)
+{
+	struct node *n;
+
+	if (!in_tree(d, idx))
+		return NULL;
+	n = d->root;
+	for (unsigned level = d->height; n && level > 1; level--)
+		n = n->slot[slot_of(idx, level)];
+	return n;
+}
+
+static struct node *cursor_leaf(const struct mfs_data *d, struct cursor *cur, uint64_t idx)
+{
+	uint64_t leaf_no = idx >> FANOUT_SHIFT;
+
+	if (!cur->valid || cur->leaf_no != leaf_no) {
+		cur->leaf = find_leaf(d, idx);
+		cur->leaf_no = leaf_no;
+		cur->valid = true;
+	}
+	return cur->leaf;
+}
+
+static struct chunk *cursor_chunk(const struct mfs_data *d, struct cursor *cur, uint64_t idx)
+{
+	struct node *leaf = cursor_leaf(d, cur, idx);
+
+	return leaf ? leaf->slot[idx & FANOUT_MASK] : NULL;
+}
+
+/* ---- tree shape ---- */
+
+static void lower_root(struct mfs_data *d)
+{
+	while (d->height > 1) {
+		struct node *root = d->root;
+
+		if (root->count != 1 || !root->slot[0])
+			break;
+		d->root = root->slot[0];
+		d->height--;
+		mfs_free(root);
+	}
+}
+
+/*
+ * Free the empty nodes on the path to chunk idx, bottom up, then lower the root: restores the
+ * shape invariants after a removal or after a failed leaf_get().
+ */
+static void prune(struct mfs_data *d, uint64_t idx)
+{
+	struct node *path[MAX_HEIGHT + 1];
+	unsigned low = d->height + 1;
+	struct node *n = d->root;
+
+	if (!n) {
+		d->height = 0;
+		return;
+	}
+	if (!in_tree(d, idx))
+		goto out;
+	for (unsigned level = d->height; n; level--) {
+		path[level] = n;
+		low = level;
+		n = level > 1 ? n->slot[slot_of(idx, level)] : NULL;
+	}
+	for (unsigned level = low; path[level]->count == 0; level++) {
+		mfs_free(path[level]);
+		if (level == d->height) {
+			d->root = NULL;
+			d->height = 0;
+			return;
+		}
+		path[level + 1]->slot[slot_of(idx, level + 1)] = NULL;
+		path[level + 1]->count--;
+	}
+out:
+	lower_root(d);
+}
+
+static int raise_root(struct mfs_data *d, unsigned height)
+{
+	if (!d->root) {
+		d->height = height; /* leaf_get() makes the root along with the path */
+		return 0;
+	}
+	while (d->height < height) {
+		struct node *root = mfs_calloc(1, sizeof(*root));
+
+		if (!root)
+			return -ENOMEM;
+		root->slot[0] = d->root;
+		root->count = 1;
+		d->root = root;
+		d->height++;
+	}
+	return 0;
+}
+
+/* The leaf for chunk idx, made (with the nodes above it) if missing.  0 or -ENOMEM. */
+static int leaf_get(struct mfs_data *d, uint64_t idx, struct node **leafp)
+{
+	struct node *parent = NULL;
+	void **link = &d->root;
+	int ret = 0;
+
+	if (height_for(idx) > d->height) {
+		ret = raise_root(d, height_for(idx));
+		if (ret)
+			goto out;
+	}
+	for (unsigned level = d->height;; level--) {
+		if (!*link) {
+			*link = mfs_calloc(1, sizeof(struct node));
+			if (!*link) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			if (parent)
+				parent->count++;
+		}
+		if (level == 1) {
+			*leafp = *link;
+			return 0;
+		}
+		parent = *link;
+		link = &parent->slot[slot_of(idx, level)];
+	}
+out:
+	prune(d, idx);
+	return ret;
+}
+
+/* ---- chunks ---- */
+
+/* Make hole idx a zeroed chunk of cap bytes.  Space is reserved before anything is allocated. */
+static int add_chunk(struct mfs_data *d, struct mfs_space *sp, struct cursor *cur, uint64_t idx,
+		     uint32_t cap, uint32_t flags)
+{
+	struct chunk *c = NULL;
+	struct node *leaf;
+	int ret = mfs_space_reserve(sp, MFS_CHUNK_SIZE);
+
+	if (ret)
+		return ret;
+	c = mfs_calloc(1, sizeof(*c) + cap);
+	if (!c) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	c->cap = cap;
+	c->flags = flags;
+	leaf = cursor_leaf(d, cur, idx);
+	if (!leaf) {
+		ret = leaf_get(d, idx, &leaf);
+		if (ret)
+			goto out;
+		cur->leaf = leaf;
+	}
+	leaf->slot[idx & FANOUT_MASK] = c;
+	leaf->count++;
+	d->nchunks++;
+	return 0;
+out:
+	mfs_free(c);
+	mfs_space_release(sp, MFS_CHUNK_SIZE);
+	return ret;
+}
+
+static void remove_chunk(struct mfs_data *d, struct mfs_space *sp, struct node *leaf, uint64_t idx)
+{
+	mfs_free(leaf->slot[idx & FANOUT_MASK]);
+	leaf->slot[idx & FANOUT_MASK] = NULL;
+	leaf->count--;
+	d->nchunks--;
+	mfs_space_release(sp, MFS_CHUNK_SIZE);
+	if (leaf->count == 0)
+		prune(d, idx);
+}
+
+/* Resize the chunk in leaf slot s to cap bytes, zeroing what is new.  0 or -ENOMEM. */
+static int resize_chunk(struct node *leaf, unsigned s, uint32_t cap)
+{
+	struct chunk *c = leaf->slot[s];
+	uint32_t old_cap = c->cap;
+
+	c = mfs_realloc(c, sizeof(*c) + cap);
+	if (!c)
+		return -ENOMEM;
+	if (cap > old_cap)
+		memset(c->data + old_cap, 0, cap - old_cap);
+	c->cap = cap;
+	leaf->slot[s] = c;
+	return 0;
+}
+
+static int grow_chunk(struct node *leaf, unsigned s, uint64_t need)
+{
+	struct chunk *c = leaf->slot[s];
+	uint32_t cap = cap_for(need);
+
+	return cap > c->cap ? resize_chunk(leaf, s, cap) : 0;
+}
+
+/* Zero bytes [from, to) of a chunk, as far as its buffer goes. */
+static void zero_chunk_bytes(struct chunk *c, uint64_t from, uint64_t to)
+{
+	to = min_u64(to, c->cap);
+	if (from < to)
+		memset(c->data + from, 0, to - from);
+}
+
+/* Shrinking a buffer is only to give memory back: if realloc fails the chunk stays as it is. */
+static void shrink_chunk(struct node *leaf, unsigned s, uint64_t need)
+{
+	struct chunk *c = leaf->slot[s];
+	uint32_t cap = cap_for(need);
+
+	if (cap < c->cap)
+		(void)resize_chunk(leaf, s, cap);
+}
+
+/* The present chunk with the highest number: its leaf (NULL if none) and number. */
+static struct node *last_chunk(const struct mfs_data *d, uint64_t *idx)
+{
+	struct node *n = d->root;
+	uint64_t i = 0;
+
+	if (!n)
+		return NULL;
+	for (unsigned level = d->height;; level--) {
+		unsigned s = FANOUT;
+
+		while (!n->slot[--s])
+			;
+		i = (i << FANOUT_SHIFT) | s;
+		if (level == 1) {
+			*idx = i;
+			return n;
+		}
+		n = n->slot[s];
+	}
+}
+
+/*
+ * About to make chunk new_idx: if it lands after the last chunk and that one is written but
+ * short, fill it out so that only the last chunk is ever short.  *last gets the last chunk's
+ * number before the call, or -1.  0 or -ENOMEM.
+ */
+static int keep_short_last(struct mfs_data *d, uint64_t new_idx, int64_t *last)
+{
+	uint64_t idx;
+	struct node *leaf = last_chunk(d, &idx);
+	struct chunk *c;
+
+	*last = -1;
+	if (!leaf)
+		return 0;
+	*last = (int64_t)idx;
+	c = leaf->slot[idx & FANOUT_MASK];
+	if (idx >= new_idx || !is_written(c) || c->cap == MFS_CHUNK_SIZE)
+		return 0;
+	return resize_chunk(leaf, idx & FANOUT_MASK, MFS_CHUNK_SIZE);
+}
+
+/*
+ * The first present chunk numbered >= idx (written ones only if written_only): returns its leaf
+ * and sets *found, or NULL.  Subtrees with nothing in them are skipped whole.
+ */
+static struct node *next_chunk(const struct mfs_data *d, uint64_t idx, bool written_only,
+			       uint64_t *found)
+{
+	struct node *path[MAX_HEIGHT + 1];
+	unsigned level = d->height;
+	struct node *n = d->root;
+	unsigned s;
+
+	if (!in_tree(d, idx))
+		return NULL;
+	s = slot_of(idx, level);
+	for (;;) {
+		while (s < FANOUT &&
+		       (!n->slot[s] || (level == 1 && written_only && !is_written(n->slot[s]))))
+			s++;
+		if (s == FANOUT) {
+			/* Nothing left below n: go on after n in its parent. */
+			if (level == d->height)
+				return NULL;
+			level++;
+			n = path[level];
+			s = slot_of(idx, level) + 1;
+			continue;
+		}
+		idx = with_slot(idx, level, s);
+		if (level == 1) {
+			*found = idx;
+			return n;
+		}
+		path[level] = n;
+		n = n->slot[s];
+		level--;
+		s = slot_of(idx, level);
+	}
+}
+
+/* The first chunk numbered in [idx, lim) that is a hole or unwritten, or lim. */
+static uint64_t next_hole(const struct mfs_data *d, uint64_t idx, uint64_t lim)
+{
+	struct cursor cur = {0};
+
+	for (; idx < lim; idx++)
+		if (!is_written(cursor_chunk(d, &cur, idx)))
+			return idx;
+	return lim;
+}
+
+/* Free the chunks numbered in [from, to). */
+static void remove_range(struct mfs_data *d, struct mfs_space *sp, uint64_t from, uint64_t to)
+{
+	uint64_t idx;
+	struct node *leaf;
+
+	while (from < to && (leaf = next_chunk(d, from, false, &idx)) && idx < to) {
+		remove_chunk(d, sp, leaf, idx);
+		from = idx + 1;
+	}
+}
+
+/* Zero [off, end) in the chunks that hold it only partly (the first and the last). */
+static void zero_partial_chunks(struct mfs_data *d, uint64_t off, uint64_t end)
+{
+	struct cursor cur = {0};
+	uint64_t tail = end & ~CHUNK_MASK;
+	struct chunk *c;
+
+	if (off & CHUNK_MASK) {
+		c = cursor_chunk(d, &cur, off >> MFS_CHUNK_SHIFT);
+		if (c)
+			zero_chunk_bytes(c, off & CHUNK_MASK,
+					 min_u64(end - (off & ~CHUNK_MASK), MFS_CHUNK_SIZE));
+	}
+	/* The last chunk, unless it is the first one and was just handled. */
+	if ((end & CHUNK_MASK) && tail >= off) {
+		c = cursor_chunk(d, &cur, tail >> MFS_CHUNK_SHIFT);
+		if (c)
+			zero_chunk_bytes(c, 0, end & CHUNK_MASK);
+	}
+}
+
+/* ---- public API ---- */
+
+void mfs_data_init(struct mfs_data *d)
+{
+	d->root = NULL;
+	d->height = 0;
+	d->nchunks = 0;
+}
+
+void mfs_data_free(struct mfs_data *d, struct mfs_space *sp)
+{
+	remove_range(d, sp, 0, UINT64_MAX);
+}
+
+/* How many bytes from `in` on chunk c really holds (0 for holes and unwritten chunks). */
+static size_t readable_bytes(const struct chunk *c, size_t in, size_t piece)
+{
+	if (!is_written(c) || in >= c->cap)
+		return 0;
+	return min_u64(piece, c->cap - in);
+}
+
+int mfs_data_read_iov(const struct mfs_data *d, uint64_t off, size_t len, struct iovec *iov,
+		      int max_iov)
+{
+	struct cursor cur = {0};
+	int n = 0;
+
+	if (max_iov < mfs_data_iov_max(off, len))
+		return -EINVAL;
+	while (len > 0) {
+		size_t in = off & CHUNK_MASK;
+		size_t piece = min_u64(len, MFS_CHUNK_SIZE - in);
+		struct chunk *c = cursor_chunk(d, &cur, off >> MFS_CHUNK_SHIFT);
+		size_t have = readable_bytes(c, in, piece);
+
+		if (have > 0)
+			iov[n++] = (struct iovec){.iov_base = c->data + in, .iov_len = have};
+		if (have < piece)
+			iov[n++] =
+			    (struct iovec){.iov_base = (void *)zero_page, .iov_len = piece - have};
+		off += piece;
+		len -= piece;
+	}
+	return n;
+}
+
+void mfs_data_read(const struct mfs_data *d, uint64_t off, void *buf, size_t len)
+{
+	struct cursor cur = {0};
+	unsigned char *out = buf;
+
+	while (len > 0) {
+		size_t in = off & CHUNK_MASK;
+		size_t piece = min_u64(len, MFS_CHUNK_SIZE - in);
+		struct chunk *c = cursor_chunk(d, &cur, off >> MFS_CHUNK_SHIFT);
+		size_t have = readable_bytes(c, in, piece);
+
+		if (have > 0)
+			memcpy(out, c->data + in, have);
+		memset(out + have, 0, piece - have);
+		out += piece;
+		off += piece;
+		len -= piece;
+	}
+}
+
+/* Chunk idx present with at least `need` bytes of buffer.  New chunks stay unwritten for now. */
+static int ensure_chunk(struct mfs_data *d, struct mfs_space *sp, struct cursor *cur, uint64_t idx,
+			uint64_t need)
+{
+	struct node *leaf = cursor_leaf(d, cur, idx);
+
+	if (!leaf || !leaf->slot[idx & FANOUT_MASK])
+		return add_chunk(d, sp, cur, idx, cap_for(need), CHUNK_UNWRITTEN);
+	return grow_chunk(leaf, idx & FANOUT_MASK, need);
+}
+
+/*
+ * First half of a write: every chunk of [off, off+len) present and big enough.  Chunks made here
+ * are unwritten (zeros, a hole to SEEK) until the second half, so a failure changes nothing seen.
+ */
+static int prepare_write(struct mfs_data *d, struct mfs_space *sp, uint64_t off, size_t len)
+{
+	uint64_t first = off >> MFS_CHUNK_SHIFT;
+	uint64_t final = (off + len - 1) >> MFS_CHUNK_SHIFT;
+	struct cursor cur = {0};
+	int64_t last;
+	int ret = keep_short_last(d, final, &last);
+
+	for (uint64_t idx = first; ret == 0 && idx <= final; idx++) {
+		/* Every chunk but the final one is written to its end; that one may stay short
+		 * only if no chunk follows it. */
+		uint64_t need = MFS_CHUNK_SIZE;
+
+		if (idx == final && (int64_t) final >= last)
+			need = ((off + len - 1) & CHUNK_MASK) + 1;
+		ret = ensure_chunk(d, sp, &cur, idx, need);
+	}
+	return ret;
+}
+
+/*
+ * Second half: mark the chunks of [off, off+len) written and either describe their bytes in iov
+ * or copy src into them.  Returns the number of pieces.
+ */
+static int finish_write(struct mfs_data *d, uint64_t off, size_t len, struct iovec *iov,
+			const unsigned char *src)
+{
+	struct cursor cur = {0};
+	int n = 0;
+
+	while (len > 0) {
+		size_t in = off & CHUNK_MASK;
+		size_t piece = min_u64(len, MFS_CHUNK_SIZE - in);
+		struct chunk *c = cursor_chunk(d, &cur, off >> MFS_CHUNK_SHIFT);
+
+		c->flags &= ~CHUNK_UNWRITTEN;
+		if (iov)
+			iov[n] = (struct iovec){.iov_base = c->data + in, .iov_len = piece};
+		if (src) {
+			memcpy(c->data + in, src, piece);
+			src += piece;
+		}
+		n++;
+		off += piece;
+		len -= piece;
+	}
+	return n;
+}
+
+static bool past_limit(uint64_t off, uint64_t len)
+{
+	return off > MFS_MAX_FILE_SIZE || len > MFS_MAX_FILE_SIZE - off;
+}
+
+int mfs_data_write_iov(struct mfs_data *d, struct mfs_space *sp, uint64_t off, size_t len,
+		       struct iovec *iov, int max_iov)
+{
+	int ret;
+
+	if (past_limit(off, len))
+		return -EFBIG;
+	if (max_iov < mfs_data_iov_max(off, len))
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	ret = prepare_write(d, sp, off, len);
+	return ret ? ret : finish_write(d, off, len, iov, NULL);
+}
+
+int mfs_data_write(struct mfs_data *d, struct mfs_space *sp, uint64_t off, const void *buf,
+		   size_t len)
+{
+	int ret;
+
+	if (past_limit(off, len))
+		return -EFBIG;
+	if (len == 0)
+		return 0;
+	ret = prepare_write(d, sp, off, len);
+	if (ret)
+		return ret;
+	finish_write(d, off, len, NULL, buf);
+	return 0;
+}
+
+void mfs_data_truncate(struct mfs_data *d, struct mfs_space *sp, uint64_t new_size)
+{
+	uint64_t in = new_size & CHUNK_MASK;
+	uint64_t idx = new_size >> MFS_CHUNK_SHIFT;
+	struct node *leaf;
+
+	remove_range(d, sp, chunks_below(new_size), UINT64_MAX);
+	leaf = in ? find_leaf(d, idx) : NULL;
+	if (!leaf || !leaf->slot[idx & FANOUT_MASK])
+		return;
+	/* This chunk is now the last one, so it may become short. */
+	zero_chunk_bytes(leaf->slot[idx & FANOUT_MASK], in, MFS_CHUNK_SIZE);
+	shrink_chunk(leaf, idx & FANOUT_MASK, in);
+}
+
+/* End of [off, off+len), clamped to the largest possible offset. */
+static uint64_t clamped_end(uint64_t off, uint64_t len)
+{
+	return len > OFFSET_LIMIT - min_u64(off, OFFSET_LIMIT) ? OFFSET_LIMIT : off + len;
+}
+
+void mfs_data_punch(struct mfs_data *d, struct mfs_space *sp, uint64_t off, uint64_t len)
+{
+	uint64_t end = clamped_end(off, len);
+
+	if (off >= end)
+		return;
+	remove_range(d, sp, chunks_below(off), end >> MFS_CHUNK_SHIFT);
+	zero_partial_chunks(d, off, end);
+}
+
+/* After mfs_data_allocate: drop (failed) or keep (succeeded) the chunks it made in [from, to). */
+static void settle_new_chunks(struct mfs_data *d, struct mfs_space *sp, uint64_t from, uint64_t to,
+			      bool drop)
+{
+	uint64_t idx;
+	struct node *leaf;
+
+	while (from < to && (leaf = next_chunk(d, from, false, &idx)) && idx < to) {
+		struct chunk *c = leaf->slot[idx & FANOUT_MASK];
+
+		if ((c->flags & CHUNK_NEW) && drop)
+			remove_chunk(d, sp, leaf, idx);
+		else
+			c->flags &= ~CHUNK_NEW;
+		from = idx + 1;
+	}
+}
+
+int mfs_data_allocate(struct mfs_data *d, struct mfs_space *sp, uint64_t off, uint64_t len)
+{
+	uint64_t first = off >> MFS_CHUNK_SHIFT;
+	uint64_t final, idx;
+	struct cursor cur = {0};
+	int64_t last;
+	int ret;
+
+	if (past_limit(off, len))
+		return -EFBIG;
+	if (len == 0)
+		return 0;
+	final = (off + len - 1) >> MFS_CHUNK_SHIFT;
+	ret = keep_short_last(d, final, &last);
+	if (ret)
+		return ret;
+	for (idx = first; idx <= final; idx++) {
+		if (cursor_chunk(d, &cur, idx))
+			continue;
+		/* Unwritten chunks read as zeros whatever their cap: the smallest will do. */
+		ret = add_chunk(d, sp, &cur, idx, MIN_CAP, CHUNK_UNWRITTEN | CHUNK_NEW);
+		if (ret)
+			break;
+	}
+	settle_new_chunks(d, sp, first, idx, ret != 0);
+	return ret;
+}
+
+/* A written chunk wholly inside a zeroed range becomes unwritten, and gives its buffer back. */
+static void make_unwritten(struct node *leaf, unsigned s)
+{
+	struct chunk *c = leaf->slot[s];
+
+	if (c->flags & CHUNK_UNWRITTEN)
+		return;
+	memset(c->data, 0, c->cap);
+	c->flags |= CHUNK_UNWRITTEN;
+	shrink_chunk(leaf, s, MIN_CAP);
+}
+
+int mfs_data_zero_range(struct mfs_data *d, struct mfs_space *sp, uint64_t off, uint64_t len)
+{
+	/* Allocating first makes failure all or nothing: no byte is zeroed before it succeeds. */
+	int ret = mfs_data_allocate(d, sp, off, len);
+	uint64_t end = off + len;
+	uint64_t from = chunks_below(off), to = end >> MFS_CHUNK_SHIFT, idx;
+	struct node *leaf;
+
+	if (ret || len == 0)
+		return ret;
+	while (from < to && (leaf = next_chunk(d, from, false, &idx)) && idx < to) {
+		make_unwritten(leaf, idx & FANOUT_MASK);
+		from = idx + 1;
+	}
+	zero_partial_chunks(d, off, end);
+	return 0;
+}
+
+int64_t mfs_data_seek(const struct mfs_data *d, uint64_t size, uint64_t off, int whence)
+{
+	uint64_t idx, limit = chunks_below(size);
+
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		return -EINVAL;
+	if (off >= size)
+		return -ENXIO;
+	if (whence == SEEK_DATA) {
+		if (!next_chunk(d, off >> MFS_CHUNK_SHIFT, true, &idx) || idx >= limit)
+			return -ENXIO;
+		return (int64_t)max_u64(off, idx << MFS_CHUNK_SHIFT);
+	}
+	idx = next_hole(d, off >> MFS_CHUNK_SHIFT, limit);
+	return (int64_t)min_u64(size, max_u64(off, idx << MFS_CHUNK_SHIFT));
+}
+
+/* Where the next written data of d starts at or after off, or `end` if not before it. */
+static uint64_t next_data_offset(const struct mfs_data *d, uint64_t off, uint64_t end)
+{
+	uint64_t idx;
+
+	if (!next_chunk(d, off >> MFS_CHUNK_SHIFT, true, &idx))
+		return end;
+	return min_u64(end, max_u64(off, idx << MFS_CHUNK_SHIFT));
+}
+
+int mfs_data_copy(struct mfs_data *dst, struct mfs_space *sp, uint64_t dst_off,
+		  const struct mfs_data *src, uint64_t src_off, uint64_t len)
+{
+	/* Through a bounce buffer: writing dst may move a chunk src shares (same object). */
+	unsigned char buf[MFS_CHUNK_SIZE];
+	uint64_t done = 0;
+
+	if (past_limit(dst_off, len))
+		return -EFBIG;
+	if (past_limit(src_off, len))
+		return -EINVAL;
+	if (dst == src && len > 0 && src_off < dst_off + len && dst_off < src_off + len)
+		return -EINVAL;
+	while (done < len) {
+		uint64_t at = src_off + done;
+		uint64_t data = next_data_offset(src, at, src_off + len);
+		size_t piece;
+		int ret;
+
+		if (data > at) {
+			mfs_data_punch(dst, sp, dst_off + done, data - at);
+			done += data - at;
+			continue;
+		}
+		piece = min_u64(len - done, MFS_CHUNK_SIZE - (at & CHUNK_MASK));
+		mfs_data_read(src, at, buf, piece);
+		ret = mfs_data_write(dst, sp, dst_off + done, buf, piece);
+		if (ret)
+			return ret;
+		done += piece;
+	}
+	return 0;
+}
+
+/* ---- consistency check ---- */
+
+struct check_state {
+	uint64_t chunks;
+	bool short_seen; /* a written short chunk was met: it must be the last one */
+	const char *why;
+};
+
+static int check_fail(struct check_state *st, const char *why)
+{
+	st->why = why;
+	return -EUCLEAN;
+}
+
+static int check_chunk(const struct chunk *c, struct check_state *st)
+{
+	if (c->cap < MIN_CAP || c->cap > MFS_CHUNK_SIZE || (c->cap & (c->cap - 1)))
+		return check_fail(st, "chunk cap is not a power of two in range");
+	if (c->flags & ~CHUNK_UNWRITTEN)
+		return check_fail(st, "chunk has a stray flag");
+	if ((c->flags & CHUNK_UNWRITTEN) && memcmp(c->data, zero_page, c->cap) != 0)
+		return check_fail(st, "unwritten chunk holds nonzero bytes");
+	if (st->short_seen)
+		return check_fail(st, "a written chunk shorter than a full chunk is not the last");
+	st->short_seen = is_written(c) && c->cap < MFS_CHUNK_SIZE;
+	st->chunks++;
+	return 0;
+}
+
+/* Recursion is bounded by the tree height (at most MAX_HEIGHT). */
+static int check_node(const struct node *n, unsigned level, struct check_state *st)
+{
+	unsigned used = 0;
+
+	for (unsigned s = 0; s < FANOUT; s++) {
+		int ret;
+
+		if (!n->slot[s])
+			continue;
+		used++;
+		ret = level == 1 ? check_chunk(n->slot[s], st)
+				 : check_node(n->slot[s], level - 1, st);
+		if (ret)
+			return ret;
+	}
+	if (used == 0)
+		return check_fail(st, "empty node left in the tree");
+	if (used != n->count)
+		return check_fail(st, "node count differs from its used slots");
+	return 0;
+}
+
+int mfs_data_check(const struct mfs_data *d, const char **why)
+{
+	struct check_state st = {0};
+	const struct node *root = d->root;
+	int ret = 0;
+
+	if (d->height > MAX_HEIGHT)
+		ret = check_fail(&st, "tree higher than 2^63 bytes need");
+	else if (!root != (d->height == 0))
+		ret = check_fail(&st, "root and height disagree");
+	else if (root && d->height > 1 && root->count == 1 && root->slot[0])
+		ret = check_fail(&st, "tree higher than its chunks need");
+	else if (root)
+		ret = check_node(root, d->height, &st);
+	if (ret == 0 && st.chunks != d->nchunks)
+		ret = check_fail(&st, "nchunks differs from the chunks in the tree");
+	if (ret && why)
+		*why = st.why;
+	return ret;
+}
