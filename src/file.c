@@ -388,6 +388,13 @@ ssize_t mfs_copy_range(struct mfs_fs *fs, uint64_t ino_in, uint64_t off_in, uint
 	}
 	err = mfs_data_copy(&out->u.data, &fs->space, off_out, &in->u.data, off_in, len);
 	if (err) {
+		/* Bytes may have landed past the size, where the file must read
+		 * as zeros: punch them away.  Inside the size, the destination
+		 * may be partly written, as after a failed write(2). */
+		if (off_out + len > out->size) {
+			uint64_t from = off_out > out->size ? off_out : out->size;
+			mfs_data_punch(&out->u.data, &fs->space, from, off_out + len - from);
+		}
 		r = err;
 		goto out;
 	}

@@ -587,7 +587,8 @@ int mfs_readdir(struct mfs_fs *fs, uint64_t ino, uint64_t off, int plus, mfs_dir
 		goto out;
 	if (off < 1 && fill_one(dir, ".", 1, plus, 1, fill, ctx))
 		goto out;
-	if (off < 2 && fill_one(dir->u.dir.parent, "..", 2, plus, 1, fill, ctx))
+	/* a removed directory's parent may be gone: ".." is itself then */
+	if (off < 2 && fill_one(dir->nlink ? dir->u.dir.parent : dir, "..", 2, plus, 1, fill, ctx))
 		goto out;
 	for (e = mfs_dir_next(&dir->u.dir.entries, off < 2 ? 2 : off); e;
 	     e = mfs_dir_next(&dir->u.dir.entries, e->pos)) {
