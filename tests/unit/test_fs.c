@@ -2092,6 +2092,515 @@ START_TEST(max_inodes_gives_enospc_for_every_way_of_creating)
 }
 END_TEST
 
+/* ---- scale: deep trees ---- */
+
+enum { DEEP = 100000 };
+
+/* A chain root/d/d/d/... DEEP directories deep; parents[i] holds level i. */
+static void build_chain(struct mfs_fs *fs, uint64_t *parents)
+{
+	struct mfs_attr a;
+
+	parents[0] = MFS_ROOT_INO;
+	for (int i = 0; i < DEEP; i++) {
+		require(mfs_mkdir(fs, &cred, parents[i], "d", 0755, &a) == 0);
+		mfs_forget(fs, a.st.st_ino, 1);
+		parents[i + 1] = a.st.st_ino;
+	}
+}
+
+START_TEST(chain_of_100000_directories_is_built_removed_bottom_up_and_destroyed)
+{
+	struct mfs_fs *fs = new_fs(1 * GiB, DEEP + 10);
+	uint64_t *parents = malloc((DEEP + 1) * sizeof(*parents));
+	struct mfs_attr a;
+	struct statvfs sv;
+
+	build_chain(fs, parents);
+	check_ok(fs);
+	ck_assert_uint_eq(nlink_of(fs, parents[DEEP]), 2);
+	ck_assert_uint_eq(nlink_of(fs, parents[DEEP - 1]), 3);
+	ck_assert_int_eq(mfs_lookup(fs, parents[DEEP], "..", &a), 0);
+	ck_assert_uint_eq(a.st.st_ino, parents[DEEP - 1]);
+	mfs_forget(fs, a.st.st_ino, 1);
+	/* the subtree check walks all the way up, without recursion */
+	ck_assert_int_eq(mfs_rename(fs, MFS_ROOT_INO, "d", parents[DEEP], "x", 0), -EINVAL);
+	for (int i = DEEP; i > 0; i--)
+		require(mfs_rmdir(fs, parents[i - 1], "d") == 0);
+	mfs_statfs(fs, &sv);
+	ck_assert_uint_eq(sv.f_files - sv.f_ffree, 1);
+	ck_assert_uint_eq(nlink_of(fs, MFS_ROOT_INO), 2);
+	free(parents);
+	finish(fs);
+}
+END_TEST
+
+START_TEST(chain_of_100000_directories_is_destroyed_without_recursion)
+{
+	struct mfs_fs *fs = new_fs(1 * GiB, DEEP + 10);
+	uint64_t *parents = malloc((DEEP + 1) * sizeof(*parents));
+
+	build_chain(fs, parents);
+	mk_file(fs, parents[DEEP], "leaf");
+	free(parents);
+	mfs_fs_destroy(fs); /* ASan's stack guard catches deep recursion */
+}
+END_TEST
+
+/* ---- a random history ---- */
+
+/* xorshift64*: the same sequence on every libc. */
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 2685821657736338717ull;
+}
+
+static unsigned pick(unsigned n)
+{
+	return (unsigned)(rnd() % n);
+}
+
+enum { MAX_INO = 1 << 16, MAX_KNOWN = 256 };
+
+/* What the caller holds, as the kernel would: lookups and open handles per inode. */
+struct holder {
+	uint32_t lookups[MAX_INO];
+	uint32_t opens[MAX_INO];
+	uint64_t dirs[MAX_KNOWN], files[MAX_KNOWN];
+	unsigned ndirs, nfiles;
+};
+
+static void remember(uint64_t *set, unsigned *n, uint64_t ino)
+{
+	for (unsigned i = 0; i < *n; i++)
+		if (set[i] == ino)
+			return;
+	if (*n < MAX_KNOWN)
+		set[(*n)++] = ino;
+	else
+		set[pick(MAX_KNOWN)] = ino;
+}
+
+static void took(struct holder *h, const struct mfs_attr *a)
+{
+	uint64_t ino = a->st.st_ino;
+
+	require(ino < MAX_INO);
+	h->lookups[ino]++;
+	if (S_ISDIR(a->st.st_mode))
+		remember(h->dirs, &h->ndirs, ino);
+	else
+		remember(h->files, &h->nfiles, ino);
+}
+
+/* A name listed in dir, picked at random, or fallback if it is empty. */
+static const char *existing_name(struct mfs_fs *fs, struct listing *l, uint64_t dir,
+				 const char *fallback)
+{
+	static const char *const pool[] = {"a", "b", "c", "d", "e", "f", "g", "h"};
+	const char *name = fallback;
+
+	l->limit = 0;
+	if (mfs_readdir(fs, dir, 2, 0, collect, l) == 0 && l->n > 0) {
+		const char *listed_name = l->names[pick((unsigned)l->n)];
+		for (int i = 0; i < 8; i++)
+			if (strcmp(pool[i], listed_name) == 0)
+				name = pool[i];
+	}
+	listing_free(l);
+	return name;
+}
+
+/* Drop inodes that no longer exist from the candidates. */
+static void forget_the_gone(struct mfs_fs *fs, struct holder *h)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < h->ndirs; i++)
+		if (!gone(fs, h->dirs[i]))
+			h->dirs[n++] = h->dirs[i];
+	h->ndirs = n;
+	n = 0;
+	for (unsigned i = 0; i < h->nfiles; i++)
+		if (!gone(fs, h->files[i]))
+			h->files[n++] = h->files[i];
+	h->nfiles = n;
+}
+
+/* Errors a call on a random namespace may rightly give. */
+static int expected_error(long r)
+{
+	switch (-r) {
+	case ENOENT:
+	case EEXIST:
+	case ENOTDIR:
+	case EISDIR:
+	case ENOTEMPTY:
+	case EINVAL:
+	case ENOSPC:
+	case EPERM:
+	case ENODATA:
+	case ENXIO:
+	case EBUSY:
+	case ERANGE:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+#define ok_or_expected(r, what)                                                                    \
+	do {                                                                                       \
+		long r_ = (long)(r);                                                               \
+		if (r_ < 0 && !expected_error(r_))                                                 \
+			ck_abort_msg("step %d (%s): unexpected %ld", step, what, r_);             \
+	} while (0)
+
+/* Sum of the entries of every directory reachable from the root (iteratively). */
+static uint64_t count_names(struct mfs_fs *fs)
+{
+	uint64_t *stack = malloc(MAX_INO * sizeof(*stack)), names = 0;
+	struct listing *l = calloc(1, sizeof(*l));
+	size_t top = 0;
+
+	stack[top++] = MFS_ROOT_INO;
+	while (top) {
+		uint64_t dir = stack[--top];
+		l->limit = 0;
+		require(mfs_readdir(fs, dir, 2, 0, collect, l) == 0);
+		require(l->n < MAX_LISTED);
+		for (size_t i = 0; i < l->n; i++) {
+			names++;
+			if (S_ISDIR(l->st[i].st_mode)) {
+				require(top < MAX_INO);
+				stack[top++] = l->st[i].st_ino;
+			}
+		}
+		listing_free(l);
+	}
+	free(stack);
+	free(l);
+	return names;
+}
+
+START_TEST(random_history_of_core_operations_keeps_every_invariant)
+{
+	struct mfs_fs *fs = new_fs(512 * KiB, 120);
+	struct holder *h = calloc(1, sizeof(*h));
+	struct listing *l = calloc(1, sizeof(*l));
+	static const char *const names[] = {"a", "b", "c", "d", "e", "f", "g", "h"};
+	char *buf = calloc(1, 3 * CHUNK), *long_target = long_name(300);
+	struct mfs_attr a;
+	int step;
+
+	rng_state = 0x9e3779b97f4a7c15ull;
+	h->dirs[h->ndirs++] = MFS_ROOT_INO;
+	memset(buf, 'r', 3 * CHUNK);
+	for (step = 0; step < 20000; step++) {
+		uint64_t dir = h->dirs[pick(h->ndirs)], dir2 = h->dirs[pick(h->ndirs)];
+		uint64_t file = h->nfiles ? h->files[pick(h->nfiles)] : MFS_ROOT_INO;
+		const char *name = names[pick(8)], *name2 = names[pick(8)];
+		long r = 0;
+
+		/* removals and renames mostly aim at names that exist */
+		if (pick(4))
+			name = existing_name(fs, l, dir, name);
+
+		switch (pick(22)) {
+		case 0:
+			r = mfs_mknod(fs, &cred, dir, name, pick(4) ? S_IFREG | 0644 : S_IFIFO | 0600,
+				      0, &a);
+			if (r == 0) {
+				took(h, &a);
+				require(ino_at(fs, dir, name) == a.st.st_ino);
+			}
+			ok_or_expected(r, "mknod");
+			break;
+		case 1:
+		case 2:
+			r = mfs_mkdir(fs, &cred, dir, name, 0755, &a);
+			if (r == 0)
+				took(h, &a);
+			ok_or_expected(r, "mkdir");
+			break;
+		case 3:
+			r = mfs_symlink(fs, &cred, dir, name, pick(2) ? "t" : long_target, &a);
+			if (r == 0)
+				took(h, &a);
+			ok_or_expected(r, "symlink");
+			break;
+		case 4:
+			r = mfs_create(fs, &cred, dir, name, 0644,
+				       O_CREAT | O_RDWR | (pick(4) ? 0 : O_EXCL) |
+					   (pick(4) ? 0 : O_TRUNC),
+				       &a);
+			if (r == 0) {
+				took(h, &a);
+				h->opens[a.st.st_ino]++;
+			}
+			ok_or_expected(r, "create");
+			break;
+		case 5:
+			r = mfs_link(fs, file, dir, name, &a);
+			if (r == 0) {
+				took(h, &a);
+				require(ino_at(fs, dir, name) == file);
+			}
+			ok_or_expected(r, "link");
+			break;
+		case 6:
+		case 18:
+			r = mfs_unlink(fs, dir, name);
+			if (r == 0)
+				require(ino_at(fs, dir, name) == 0);
+			ok_or_expected(r, "unlink");
+			break;
+		case 7:
+		case 19:
+			r = mfs_rmdir(fs, dir, name);
+			ok_or_expected(r, "rmdir");
+			break;
+		case 8:
+		case 9: {
+			static const unsigned flags[] = {0, 0, RENAME_NOREPLACE, RENAME_EXCHANGE};
+			unsigned fl = flags[pick(4)];
+			uint64_t src = ino_at(fs, dir, name), dst = ino_at(fs, dir2, name2);
+			r = mfs_rename(fs, dir, name, dir2, name2, fl);
+			if (r == 0 && src != dst) {
+				require(ino_at(fs, dir2, name2) == src);
+				require(ino_at(fs, dir, name) == (fl == RENAME_EXCHANGE ? dst : 0));
+			}
+			ok_or_expected(r, "rename");
+			break;
+		}
+		case 10: {
+			uint64_t off = pick(4) ? pick(64 * 1024) : pick(1u << 30) * CHUNK;
+			r = mfs_pwrite(fs, file, buf, pick(3 * CHUNK), off, 0);
+			ok_or_expected(r, "write");
+			break;
+		}
+		case 11: {
+			struct mfs_setattr sa = {.valid = MFS_SET_SIZE, .size = pick(100000)};
+			r = mfs_setattr(fs, file, &sa, NULL);
+			ok_or_expected(r, "truncate");
+			break;
+		}
+		case 12: {
+			static const char *const dots[] = {".", ".."};
+			r = mfs_lookup(fs, dir, pick(4) ? name : dots[pick(2)], &a);
+			if (r == 0)
+				took(h, &a);
+			ok_or_expected(r, "lookup");
+			break;
+		}
+		case 13:
+		case 20:
+		case 21: {
+			uint64_t ino = pick(2) ? file : dir;
+			if (ino < MAX_INO && h->lookups[ino]) {
+				uint32_t n = 1 + pick(h->lookups[ino]);
+				mfs_forget(fs, ino, n);
+				h->lookups[ino] -= n;
+			}
+			if (ino < MAX_INO && h->opens[ino] && pick(2)) {
+				r = mfs_release(fs, ino);
+				require(r == 0);
+				h->opens[ino]--;
+			}
+			break;
+		}
+		case 14: {
+			int plus = pick(2);
+			uint64_t off = pick(4) ? 0 : pick(40);
+			l->limit = pick(12);
+			r = mfs_readdir(fs, dir, off, plus, collect, l);
+			ok_or_expected(r, "readdir");
+			for (size_t i = 0; i < l->n; i++) {
+				if (!plus || strcmp(l->names[i], ".") == 0 ||
+				    strcmp(l->names[i], "..") == 0)
+					continue;
+				struct mfs_attr e = {.st = l->st[i]};
+				took(h, &e);
+			}
+			listing_free(l);
+			break;
+		}
+		case 15:
+			if (pick(3))
+				r = mfs_setxattr(fs, file, "user.k", buf, pick(200), 0);
+			else
+				r = mfs_removexattr(fs, file, "user.k");
+			ok_or_expected(r, "xattr");
+			break;
+		case 16: {
+			static const int modes[] = {0, FALLOC_FL_KEEP_SIZE,
+						    FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+						    FALLOC_FL_ZERO_RANGE};
+			r = mfs_fallocate(fs, file, modes[pick(4)], pick(40000), 1 + pick(20000));
+			ok_or_expected(r, "fallocate");
+			break;
+		}
+		case 17: {
+			uint64_t other = h->nfiles ? h->files[pick(h->nfiles)] : file;
+			r = mfs_copy_range(fs, file, pick(20000), other, pick(40000), pick(20000));
+			ok_or_expected(r, "copy_range");
+			r = mfs_lseek(fs, file, pick(50000), pick(2) ? SEEK_DATA : SEEK_HOLE);
+			ok_or_expected(r, "lseek");
+			break;
+		}
+		}
+		if (step % 100 == 99) {
+			check_ok(fs);
+			forget_the_gone(fs, h);
+		}
+	}
+	check_ok(fs);
+	/* Give every reference back: what is left is exactly the tree. */
+	for (uint64_t ino = 0; ino < MAX_INO; ino++) {
+		if (h->lookups[ino])
+			mfs_forget(fs, ino, h->lookups[ino]);
+		while (h->opens[ino]--)
+			ck_assert_int_eq(mfs_release(fs, ino), 0);
+	}
+	struct statvfs sv;
+	mfs_statfs(fs, &sv);
+	ck_assert_uint_eq(sv.f_files - sv.f_ffree, 1 + count_names(fs));
+	free(h);
+	free(l);
+	free(buf);
+	free(long_target);
+	finish(fs);
+}
+END_TEST
+
+/* ---- allocation failures ---- */
+
+#ifdef MFS_FAULT_INJECTION
+
+/*
+ * The walk fails allocation number `fi_target` of the workload, counted
+ * across steps; mfs_check between steps runs with injection off and its
+ * allocations are not counted.
+ */
+static unsigned long fi_target, fi_used, fi_enomem;
+
+static void fi_resume(void)
+{
+	mfs_alloc_fail_at(fi_used < fi_target ? fi_target - fi_used : 0, 0);
+}
+
+static void fi_pause(void)
+{
+	fi_used += mfs_alloc_count();
+	mfs_alloc_fail_at(0, 0);
+}
+
+/*
+ * One step of the workload: the call succeeds or gives -ENOMEM, and the
+ * filesystem is consistent afterwards either way.  A failed step ends the
+ * workload (later steps depend on it).
+ */
+#define FI_STEP(expr)                                                                              \
+	do {                                                                                       \
+		fi_resume();                                                                       \
+		long r_ = (long)(expr);                                                            \
+		fi_pause();                                                                        \
+		if (r_ < 0 && r_ != -ENOMEM)                                                       \
+			ck_abort_msg("N=%lu: %s gave %ld", fi_target, #expr, r_);                  \
+		check_ok(fs);                                                                      \
+		if (r_ == -ENOMEM) {                                                               \
+			fi_enomem++;                                                               \
+			goto out;                                                                  \
+		}                                                                                  \
+	} while (0)
+
+/* Returns 1 if the workload ran to the end. */
+static int fault_workload(void)
+{
+	struct mfs_params p = {.size_bytes = 64 * MiB, .max_inodes = 1000, .root_mode = 0755};
+	struct mfs_fs *fs = NULL;
+	struct mfs_attr a, f, d, l;
+	struct listing *lst = calloc(1, sizeof(*lst));
+	char *data = malloc(3 * CHUNK + 100), *target = long_name(300);
+	char name[16];
+	int done = 0, err;
+
+	memset(data, 'w', 3 * CHUNK + 100);
+	fi_resume();
+	err = mfs_fs_new(&p, &fs);
+	fi_pause();
+	if (err == -ENOMEM) {
+		fi_enomem++;
+		goto out;
+	}
+	ck_assert_int_eq(err, 0);
+	check_ok(fs);
+	memset(&f, 0, sizeof(f));
+	FI_STEP(mfs_create(fs, &cred, MFS_ROOT_INO, "file", 0644, O_CREAT | O_RDWR, &f));
+	FI_STEP(mfs_pwrite(fs, f.st.st_ino, data, 3 * CHUNK + 100, 0, 0));
+	FI_STEP(mfs_pwrite(fs, f.st.st_ino, data, 10, 1 * TiB, 0));
+	FI_STEP(mfs_mkdir(fs, &cred, MFS_ROOT_INO, "dir", 0755, &d));
+	FI_STEP(mfs_rename(fs, MFS_ROOT_INO, "file", d.st.st_ino, "moved", 0));
+	FI_STEP(mfs_link(fs, f.st.st_ino, MFS_ROOT_INO, "hard", &a));
+	FI_STEP(mfs_setxattr(fs, f.st.st_ino, "user.one", "value", 5, 0));
+	FI_STEP(mfs_setxattr(fs, f.st.st_ino, "user.one", data, 300, XATTR_REPLACE));
+	FI_STEP(mfs_readdir(fs, MFS_ROOT_INO, 0, 1, collect, lst));
+	for (size_t i = 2; i < lst->n; i++)
+		mfs_forget(fs, lst->st[i].st_ino, 1);
+	listing_free(lst);
+	FI_STEP(mfs_symlink(fs, &cred, d.st.st_ino, "sym", target, &l));
+	for (int i = 0; i < 40; i++) { /* enough to grow a directory's index */
+		snprintf(name, sizeof(name), "n%d", i);
+		FI_STEP(mfs_mknod(fs, &cred, d.st.st_ino, name, 0644, 0, &a));
+	}
+	FI_STEP(mfs_rename(fs, d.st.st_ino, "n1", MFS_ROOT_INO, "hard", RENAME_EXCHANGE));
+	FI_STEP(mfs_copy_range(fs, f.st.st_ino, 0, a.st.st_ino, 100, 2 * CHUNK));
+	FI_STEP(mfs_fallocate(fs, a.st.st_ino, 0, 0, 5 * CHUNK));
+	FI_STEP(mfs_unlink(fs, d.st.st_ino, "n1"));
+	FI_STEP(mfs_unlink(fs, d.st.st_ino, "moved"));
+	FI_STEP(mfs_release(fs, f.st.st_ino));
+	FI_STEP(mfs_readdir(fs, d.st.st_ino, 0, 0, collect, lst));
+	done = 1;
+out:
+	mfs_alloc_fail_at(0, 0);
+	listing_free(lst);
+	if (fs)
+		finish(fs);
+	free(lst);
+	free(data);
+	free(target);
+	return done;
+}
+
+START_TEST(every_failed_allocation_gives_enomem_and_a_consistent_filesystem)
+{
+	unsigned long walked = 0;
+
+	fi_enomem = 0;
+	for (fi_target = 1;; fi_target++) {
+		fi_used = 0;
+		int done = fault_workload();
+		walked++;
+		if (done && fi_used < fi_target)
+			break; /* the workload made fewer allocations: none failed */
+		ck_assert_uint_lt(fi_target, 100000);
+	}
+	ck_assert_uint_gt(walked, 50);
+	ck_assert_uint_gt(fi_enomem, walked / 2); /* most failures surface as -ENOMEM */
+	printf("fault injection: walked N = 1..%lu (%lu allocations in the workload), "
+	       "%lu gave -ENOMEM\n",
+	       walked, fi_used, fi_enomem);
+	fflush(stdout);
+}
+END_TEST
+
+#endif /* MFS_FAULT_INJECTION */
+
 static Suite *fs_suite(void)
 {
 	Suite *s = suite_create("fs");
@@ -2102,6 +2611,7 @@ static Suite *fs_suite(void)
 	TCase *attrs = tcase_create("attributes");
 	TCase *data = tcase_create("contents");
 	TCase *limits = tcase_create("limits");
+	TCase *heavy = tcase_create("heavy");
 
 	tcase_add_test(refs, lookup_adds_a_reference_that_forget_drops);
 	tcase_add_test(refs, peek_takes_no_reference);
@@ -2191,6 +2701,15 @@ static Suite *fs_suite(void)
 	tcase_add_test(limits, big_write_near_the_size_limit_is_short_and_ends_within_a_chunk_of_it);
 	tcase_add_test(limits, max_inodes_gives_enospc_for_every_way_of_creating);
 	suite_add_tcase(s, limits);
+
+	tcase_set_timeout(heavy, 300);
+	tcase_add_test(heavy, chain_of_100000_directories_is_built_removed_bottom_up_and_destroyed);
+	tcase_add_test(heavy, chain_of_100000_directories_is_destroyed_without_recursion);
+	tcase_add_test(heavy, random_history_of_core_operations_keeps_every_invariant);
+#ifdef MFS_FAULT_INJECTION
+	tcase_add_test(heavy, every_failed_allocation_gives_enomem_and_a_consistent_filesystem);
+#endif
+	suite_add_tcase(s, heavy);
 	return s;
 }
 
