@@ -39,7 +39,7 @@
 #define CHUNK 4096
 
 static const struct mfs_cred cred = {.uid = 0, .gid = 0};
-static const char *const names[NNAMES] = {"n0", "n1", "n2", "n3", "n4",  "n5",
+static const char *const names[NNAMES] = {"n0", "n1", "n2", "n3", "n4",	 "n5",
 					  "n6", "n7", "n8", "n9", "n10", "n11"};
 
 struct shared {
@@ -77,7 +77,8 @@ static unsigned pick(struct worker *w, unsigned n)
 }
 
 /* Record the first failure; the main thread reports it. */
-__attribute__((format(printf, 2, 3))) static void report_failure(struct worker *w, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void report_failure(struct worker *w, const char *fmt,
+								 ...)
 {
 	int expected = 0;
 
@@ -234,7 +235,8 @@ static void one_operation(struct worker *w)
 	case 4:
 	case 5:
 		if (ino) {
-			uint64_t off = pick(w, 16) ? pick(w, 32768) : (uint64_t)pick(w, 1u << 20) * CHUNK;
+			uint64_t off =
+			    pick(w, 16) ? pick(w, 32768) : (uint64_t)pick(w, 1u << 20) * CHUNK;
 			r = mfs_pwrite(fs, ino, buf, pick(w, sizeof(buf)), off,
 				       pick(w, 8) ? 0 : MFS_WRITE_APPEND);
 			if (r != -EISDIR && r != -EINVAL) /* directories, symlinks */
@@ -334,9 +336,10 @@ static void one_operation(struct worker *w)
 		break;
 	case 19:
 		if (ino) {
-			r = pick(w, 2) ? mfs_fallocate(fs, ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-						       pick(w, 20000), 1 + pick(w, 20000))
-				       : mfs_lseek(fs, ino, pick(w, 40000), SEEK_DATA);
+			r = pick(w, 2)
+				? mfs_fallocate(fs, ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+						pick(w, 20000), 1 + pick(w, 20000))
+				: mfs_lseek(fs, ino, pick(w, 40000), SEEK_DATA);
 			if (r != -EISDIR && r != -EINVAL)
 				judge_held(w, r, ino);
 		}
