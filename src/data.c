@@ -548,7 +548,7 @@ static int ensure_chunk(struct mfs_data *d, struct mfs_space *sp, struct cursor 
 	struct node *leaf = cursor_leaf(d, cur, idx);
 
 	if (!leaf || !leaf->slot[idx & FANOUT_MASK])
-		return add_chunk(d, sp, cur, idx, cap_for(need), CHUNK_UNWRITTEN);
+		return add_chunk(d, sp, cur, idx, cap_for(need), CHUNK_UNWRITTEN | CHUNK_NEW);
 	return grow_chunk(leaf, idx & FANOUT_MASK, need);
 }
 
@@ -556,6 +556,9 @@ static int ensure_chunk(struct mfs_data *d, struct mfs_space *sp, struct cursor 
  * First half of a write: every chunk of [off, off+len) present and big enough.  Chunks made here
  * are unwritten (zeros, a hole to SEEK) until the second half, so a failure changes nothing seen.
  */
+static void settle_new_chunks(struct mfs_data *d, struct mfs_space *sp, uint64_t from, uint64_t to,
+			      bool drop);
+
 static int prepare_write(struct mfs_data *d, struct mfs_space *sp, uint64_t off, size_t len)
 {
 	uint64_t first = off >> MFS_CHUNK_SHIFT;
@@ -573,6 +576,10 @@ static int prepare_write(struct mfs_data *d, struct mfs_space *sp, uint64_t off,
 			need = ((off + len - 1) & CHUNK_MASK) + 1;
 		ret = ensure_chunk(d, sp, &cur, idx, need);
 	}
+	/* All or nothing: a write that cannot get every chunk it needs keeps
+	 * none of the ones it added, so no block is held for bytes never
+	 * written. */
+	settle_new_chunks(d, sp, first, final + 1, ret != 0);
 	return ret;
 }
 

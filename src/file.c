@@ -257,7 +257,7 @@ ssize_t mfs_write(struct mfs_fs *fs, uint64_t ino, uint64_t off, size_t len, uns
 		goto out;
 	}
 	n = write_piece(fs, inode, off, len, fill, ctx);
-	if (n == -ENOSPC && len > MFS_CHUNK_SIZE)
+	if (n == -ENOSPC && (off & (MFS_CHUNK_SIZE - 1)) + len > MFS_CHUNK_SIZE)
 		n = write_near_full(fs, inode, off, len, fill, ctx);
 	if (n > 0) {
 		file_modified(inode);

@@ -146,20 +146,20 @@ static const char *check_inode(struct mfs_fs *fs, struct mfs_inode *inode,
 {
 	const char *why = NULL;
 
-	if (S_ISREG(inode->mode)) {
+	if (S_ISREG(inode->type)) {
 		if (mfs_data_check(&inode->u.data, &why))
 			return why;
 		*space += inode->u.data.nchunks * MFS_CHUNK_SIZE;
 		return NULL;
 	}
-	if (S_ISLNK(inode->mode)) {
+	if (S_ISLNK(inode->type)) {
 		if (!inode->u.target || strlen(inode->u.target) != inode->size)
 			return "symlink target length differs from its size";
 		if (inode->size > MFS_SHORT_SYMLINK_LEN)
 			*space += MFS_CHUNK_SIZE;
 		return NULL;
 	}
-	if (!S_ISDIR(inode->mode))
+	if (!S_ISDIR(inode->type))
 		return NULL;
 	if (mfs_dir_check(&inode->u.dir.entries, &why))
 		return why;
@@ -174,7 +174,7 @@ static const char *check_inode(struct mfs_fs *fs, struct mfs_inode *inode,
 		if (mfs_inode_get(fs, e->inode->ino) != e->inode)
 			return "directory entry names an inode missing from the table";
 		c->names++;
-		if (S_ISDIR(e->inode->mode)) {
+		if (S_ISDIR(e->inode->type)) {
 			self->subdirs++;
 			if (e->inode->u.dir.parent != inode)
 				return "subdirectory's parent pointer is wrong";
@@ -194,7 +194,7 @@ int mfs_check(struct mfs_fs *fs, const char **why)
 	ns_write(fs);
 	HASH_ITER(hh, fs->table, inode, itmp) {
 		n++;
-		if (!S_ISDIR(inode->mode) && inode->nlink > 1)
+		if (!S_ISDIR(inode->type) && inode->nlink > 1)
 			n += inode->nlink - 1; /* extra links are charged too */
 		if (!bad)
 			bad = check_inode(fs, inode, &counts, &space, &oom);
@@ -210,7 +210,7 @@ int mfs_check(struct mfs_fs *fs, const char **why)
 			break;
 		HASH_FIND_PTR(counts, &inode, c);
 		uint64_t names = c ? c->names : 0, subdirs = c ? c->subdirs : 0;
-		if (S_ISDIR(inode->mode)) {
+		if (S_ISDIR(inode->type)) {
 			uint64_t want = inode->nlink ? 2 + subdirs : 0;
 			if (inode == fs->root ? inode->nlink != 2 + subdirs : inode->nlink != want)
 				bad = "directory link count is not 2 + subdirectories";

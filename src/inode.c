@@ -62,6 +62,7 @@ int mfs_inode_new(struct mfs_fs *fs, const struct mfs_cred *cred, struct mfs_ino
 		return -ENOMEM;
 	inode->ino = fs->next_ino;
 	inode->mode = mode;
+	inode->type = mode & S_IFMT;
 	inode->uid = cred->uid;
 	inode->gid = cred->gid;
 	if (parent && (parent->mode & S_ISGID)) {
@@ -96,11 +97,11 @@ void mfs_inode_free(struct mfs_fs *fs, struct mfs_inode *inode)
 {
 	HASH_DELETE(hh, fs->table, inode);
 	fs->ninodes--;
-	if (S_ISREG(inode->mode)) {
+	if (S_ISREG(inode->type)) {
 		mfs_data_free(&inode->u.data, &fs->space);
-	} else if (S_ISDIR(inode->mode)) {
+	} else if (S_ISDIR(inode->type)) {
 		mfs_dir_free(&inode->u.dir.entries);
-	} else if (S_ISLNK(inode->mode)) {
+	} else if (S_ISLNK(inode->type)) {
 		if (inode->size > MFS_SHORT_SYMLINK_LEN)
 			mfs_space_release(&fs->space, MFS_CHUNK_SIZE);
 		mfs_free(inode->u.target);
@@ -136,12 +137,12 @@ void mfs_inode_fill(const struct mfs_inode *inode, struct mfs_attr *out)
 	st->st_mtim = inode->mtime;
 	st->st_ctim = inode->ctime;
 	out->btime = inode->btime;
-	if (S_ISREG(inode->mode)) {
+	if (S_ISREG(inode->type)) {
 		st->st_size = (off_t)inode->size;
 		st->st_blocks = (blkcnt_t)mfs_data_blocks(&inode->u.data);
-	} else if (S_ISDIR(inode->mode)) {
+	} else if (S_ISDIR(inode->type)) {
 		st->st_size = (off_t)((mfs_dir_count(&inode->u.dir.entries) + 2) * MFS_BOGO_DIRENT_SIZE);
-	} else if (S_ISLNK(inode->mode)) {
+	} else if (S_ISLNK(inode->type)) {
 		st->st_size = (off_t)inode->size;
 		if (inode->size > MFS_SHORT_SYMLINK_LEN)
 			st->st_blocks = MFS_CHUNK_SIZE / 512;
@@ -191,9 +192,9 @@ int mfs_getattr(struct mfs_fs *fs, uint64_t ino, struct mfs_attr *out)
 /* Size change of a regular file; inode write-locked. */
 static int set_size(struct mfs_fs *fs, struct mfs_inode *inode, uint64_t size)
 {
-	if (S_ISDIR(inode->mode))
+	if (S_ISDIR(inode->type))
 		return -EISDIR;
-	if (!S_ISREG(inode->mode))
+	if (!S_ISREG(inode->type))
 		return -EINVAL;
 	if (size > MFS_MAX_FILE_SIZE)
 		return -EFBIG;

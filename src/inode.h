@@ -31,6 +31,9 @@ struct mfs_inode {
 	mode_t mode; /* type and permission bits */
 	uid_t uid;
 	gid_t gid;
+	/* The S_IFMT bits of mode, set once at creation: read without the
+	 * inode lock (setattr rewrites mode under it). */
+	mode_t type;
 	dev_t rdev;
 	/* Names in the tree; for a directory 2 + subdirectories while linked,
 	 * 0 once removed.  Changed only under the namespace write lock. */
@@ -82,12 +85,12 @@ int mfs_check_name(const char *name, size_t *len);
 
 static inline int mfs_is_dir(const struct mfs_inode *i)
 {
-	return S_ISDIR(i->mode);
+	return S_ISDIR(i->type);
 }
 
 static inline int mfs_is_reg(const struct mfs_inode *i)
 {
-	return S_ISREG(i->mode);
+	return S_ISREG(i->type);
 }
 
 /* ns_lock helpers: every entry point takes exactly one of these. */

@@ -541,7 +541,7 @@ ssize_t mfs_readlink(struct mfs_fs *fs, uint64_t ino, char *buf, size_t size)
 	inode = mfs_inode_get(fs, ino);
 	if (!inode)
 		n = -ENOENT;
-	else if (!S_ISLNK(inode->mode))
+	else if (!S_ISLNK(inode->type))
 		n = -EINVAL;
 	else if (size < inode->size)
 		n = -ERANGE;
@@ -565,7 +565,7 @@ static int fill_one(struct mfs_inode *inode, const char *name, uint64_t next, in
 	} else {
 		memset(&a, 0, sizeof(a));
 		a.st.st_ino = inode->ino;
-		a.st.st_mode = inode->mode & S_IFMT;
+		a.st.st_mode = inode->type;
 	}
 	if (fill(ctx, name, &a.st, next))
 		return 1;
