@@ -198,7 +198,9 @@ static int set_size(struct mfs_fs *fs, struct mfs_inode *inode, uint64_t size)
 		return -EINVAL;
 	if (size > MFS_MAX_FILE_SIZE)
 		return -EFBIG;
-	if (size < inode->size)
+	/* as tmpfs: a truncate that does not grow the file also frees blocks
+	 * preallocated past the end (fallocate KEEP_SIZE) */
+	if (size <= inode->size)
 		mfs_data_truncate(&inode->u.data, &fs->space, size);
 	inode->size = size;
 	return 0;

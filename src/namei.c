@@ -241,7 +241,7 @@ int mfs_create(struct mfs_fs *fs, const struct mfs_cred *cred, uint64_t parent, 
 			err = -EISDIR;
 			goto out;
 		}
-		if ((flags & O_TRUNC) && mfs_is_reg(inode) && inode->size) {
+		if ((flags & O_TRUNC) && mfs_is_reg(inode)) {
 			mfs_data_truncate(&inode->u.data, &fs->space, 0);
 			inode->size = 0;
 			mfs_now(&inode->mtime);
