@@ -714,8 +714,21 @@ int mfs_data_allocate(struct mfs_data *d, struct mfs_space *sp, uint64_t off, ui
 	if (ret)
 		return ret;
 	for (idx = first; idx <= final; idx++) {
-		if (cursor_chunk(d, &cur, idx))
+		struct chunk *c = cursor_chunk(d, &cur, idx);
+
+		if (c) {
+			/* As tmpfs (shmem_get_folio with SGP_FALLOC): a second
+			 * fallocate over a chunk fallocated earlier initialises
+			 * it, and from then on SEEK_DATA sees it as data. */
+			if (c->flags & CHUNK_UNWRITTEN) {
+				ret = grow_chunk(cur.leaf, idx & FANOUT_MASK, MFS_CHUNK_SIZE);
+				if (ret)
+					break;
+				c = cur.leaf->slot[idx & FANOUT_MASK];
+				c->flags &= ~CHUNK_UNWRITTEN;
+			}
 			continue;
+		}
 		/* Unwritten chunks read as zeros whatever their cap: the smallest will do. */
 		ret = add_chunk(d, sp, &cur, idx, MIN_CAP, CHUNK_UNWRITTEN | CHUNK_NEW);
 		if (ret)

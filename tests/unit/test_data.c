@@ -837,9 +837,9 @@ static void m_truncate(struct model *m, uint64_t size)
 
 static void m_allocate(struct model *m, uint64_t off, uint64_t len, int keep_size)
 {
+	/* a chunk fallocated earlier is initialised by the next fallocate (tmpfs) */
 	for (uint64_t i = off / CS; i <= (off + len - 1) / CS; i++)
-		if (m->state[i] == M_HOLE)
-			m->state[i] = M_UNWRITTEN;
+		m->state[i] = m->state[i] == M_HOLE ? M_UNWRITTEN : M_WRITTEN;
 	if (!keep_size && off + len > m->size)
 		m->size = off + len;
 }
