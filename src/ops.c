@@ -230,7 +230,8 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
  * The kernel's cached listing of a directory holds its ".." entry and is
  * revalidated only against that directory's own mtime, which a move to
  * another parent does not change: drop it.  A directory has no dirty
- * pages, so the notification never blocks.
+ * pages, so the notification never blocks, even sent while the kernel
+ * waits for the rename's reply.
  */
 static void forget_listing_if_dir(struct memfs *m, fuse_ino_t parent, const char *name)
 {
@@ -243,15 +244,16 @@ static void forget_listing_if_dir(struct memfs *m, fuse_ino_t parent, const char
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
-	struct memfs *m = M(req); /* req is gone once replied to */
+	struct memfs *m = M(req);
 	int err = mfs_rename(m->fs, parent, name, newparent, newname, flags);
 
+	/* before the reply, so no listing after rename(2) returns is stale */
+	if (!err && parent != newparent && m->cfg->cache_readdir) {
+		forget_listing_if_dir(m, newparent, newname);
+		if (flags & RENAME_EXCHANGE)
+			forget_listing_if_dir(m, parent, name);
+	}
 	fuse_reply_err(req, -err);
-	if (err || parent == newparent || !m->cfg->cache_readdir)
-		return;
-	forget_listing_if_dir(m, newparent, newname);
-	if (flags & RENAME_EXCHANGE)
-		forget_listing_if_dir(m, parent, name);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
