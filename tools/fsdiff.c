@@ -1130,6 +1130,202 @@ static off_t seek_hole_data(const struct side *s, int fd, off_t off, int whence)
 }
 
 /*
+ * copy_file_range.  Documented difference (README, "Differences from
+ * tmpfs"): memfs keeps the source's holes as holes in the destination,
+ * tmpfs writes zeros there (blocks, and data for SEEK_DATA); the bytes are
+ * the same.  On a tmpfs side the copy is the kernel's (its checks, result,
+ * errno and offsets stand) and is then given memfs's semantics, which are
+ * mfs_data_copy()'s: every destination range copied from a source hole
+ * (SEEK_DATA's: fallocated pages are holes too) is punched.  A partial page
+ * at either end of the copied range that received nothing but hole keeps,
+ * on memfs, the state it had (absent, fallocated or data); tmpfs's copy
+ * made it data, so it is put back.  The last page of the offset space is
+ * taken as data in the source (tmpfs cannot say, see LAST_PAGE); in the
+ * destination tmpfs cannot free it (no punch covers its last byte), so a
+ * copy reaching into it makes it data on both sides (run_copy).
+ */
+enum page_state { PAGE_UNKNOWN, PAGE_ABSENT, PAGE_FALLOCATED, PAGE_DATA };
+
+struct copy_model {
+	off_t in0, out0, n;	     /* the range the copy is expected to cover */
+	off_t holes[MAX_EXTENTS][2]; /* source holes in it (absolute offsets) */
+	int nholes;
+	off_t edge[2]; /* first and last destination page, -1: none */
+	enum page_state edge_state[2];
+};
+
+static int reopen_ro(int fd)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	return open(path, O_RDONLY);
+}
+
+/* The bytes of the page at off that a file can have (the last one: one less). */
+static off_t page_len(off_t off)
+{
+	return off > INT64_MAX - 4096 ? INT64_MAX - off : 4096;
+}
+
+static void punch(int fd, off_t off, off_t len)
+{
+	if (len > 0)
+		fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len);
+}
+
+/*
+ * Is the destination page at off absent, fallocated or data?  SEEK_DATA
+ * tells data; absent and fallocated differ only in st_blocks, so the page is
+ * fallocated (KEEP_SIZE) and blocks compared, and the page is put back: an
+ * absent one punched, a fallocated one (which a second fallocate turns into
+ * data on tmpfs) punched and fallocated anew.
+ */
+static enum page_state probe_page(int fd, int ro, off_t off)
+{
+	struct stat a, b;
+	off_t d = lseek(ro, off, SEEK_DATA);
+
+	if (d >= 0 && d < off + 4096)
+		return PAGE_DATA;
+	if (fstat(fd, &a) < 0 || fallocate(fd, FALLOC_FL_KEEP_SIZE, off, page_len(off)) < 0 ||
+	    fstat(fd, &b) < 0)
+		return PAGE_UNKNOWN;
+	punch(fd, off, page_len(off));
+	if (b.st_blocks == a.st_blocks) {
+		fallocate(fd, FALLOC_FL_KEEP_SIZE, off, page_len(off));
+		return PAGE_FALLOCATED;
+	}
+	return PAGE_ABSENT;
+}
+
+/* Will this copy write something?  Only then may its pages be probed. */
+static bool copy_will_write(int fd, int fd2, off_t in0, off_t out0, uint64_t len, off_t *n)
+{
+	struct stat si, so;
+	int fi = fcntl(fd, F_GETFL), fo = fcntl(fd2, F_GETFL);
+
+	if (fi < 0 || fo < 0 || (fi & O_ACCMODE) == O_WRONLY || (fo & O_ACCMODE) == O_RDONLY ||
+	    (fo & O_APPEND) || fstat(fd, &si) < 0 || fstat(fd2, &so) < 0 || !S_ISREG(si.st_mode) ||
+	    !S_ISREG(so.st_mode) || in0 < 0 || out0 < 0 || len == 0 || in0 >= si.st_size)
+		return false;
+	*n = (off_t)len < si.st_size - in0 ? (off_t)len : si.st_size - in0;
+	if (out0 >= INT64_MAX)
+		return false; /* EFBIG */
+	if (*n > INT64_MAX - out0)
+		*n = INT64_MAX - out0; /* a short copy, up to the largest size */
+	if (si.st_ino == so.st_ino && in0 < out0 + *n && out0 < in0 + *n)
+		return false; /* overlapping: EINVAL */
+	return true;
+}
+
+static void model_copy_before(int fd, int fd2, struct copy_model *m)
+{
+	int ri = reopen_ro(fd), ro = reopen_ro(fd2);
+	off_t pos = m->in0, end = m->in0 + m->n;
+
+	m->nholes = 0;
+	while (ri >= 0 && pos < end && pos < LAST_PAGE && m->nholes < MAX_EXTENTS) {
+		off_t d = lseek(ri, pos, SEEK_DATA), h;
+
+		if (d < 0 || d > end)
+			d = end; /* ENXIO: a hole to the end */
+		if (d > LAST_PAGE)
+			d = LAST_PAGE;
+		if (d > pos) {
+			m->holes[m->nholes][0] = pos;
+			m->holes[m->nholes][1] = d;
+			m->nholes++;
+		}
+		if (d >= end || d >= LAST_PAGE)
+			break;
+		h = lseek(ri, d, SEEK_HOLE);
+		if (h <= d)
+			break;
+		pos = h;
+	}
+	m->edge[0] = m->out0 & ~(off_t)4095;
+	m->edge[1] = (m->out0 + m->n - 1) & ~(off_t)4095;
+	if (m->edge[0] == m->out0 && m->out0 + m->n >= m->edge[0] + 4096)
+		m->edge[0] = -1; /* covered whole */
+	if ((m->out0 + m->n) % 4096 == 0 || m->edge[1] == m->edge[0])
+		m->edge[1] = -1;
+	for (int e = 0; e < 2; e++)
+		m->edge_state[e] = m->edge[e] >= 0 && m->edge[e] < LAST_PAGE && ro >= 0
+				       ? probe_page(fd2, ro, m->edge[e])
+				       : PAGE_UNKNOWN;
+	if (ri >= 0)
+		close(ri);
+	if (ro >= 0)
+		close(ro);
+}
+
+/* Is all of the source range [from, to) in a hole? */
+static bool all_hole(const struct copy_model *m, off_t from, off_t to)
+{
+	for (int i = 0; i < m->nholes; i++)
+		if (m->holes[i][0] <= from && to <= m->holes[i][1])
+			return true;
+	return false;
+}
+
+static void model_copy_after(int fd2, const struct copy_model *m, off_t copied)
+{
+	off_t shift = m->out0 - m->in0, end = m->in0 + copied;
+
+	for (int i = 0; i < m->nholes && m->holes[i][0] < end; i++) {
+		off_t to = m->holes[i][1] < end ? m->holes[i][1] : end;
+
+		punch(fd2, m->holes[i][0] + shift, to - m->holes[i][0]);
+	}
+	for (int e = 0; e < 2; e++) {
+		off_t page = m->edge[e], from, to;
+
+		if (page < 0 || m->edge_state[e] == PAGE_UNKNOWN || m->edge_state[e] == PAGE_DATA)
+			continue;
+		from = page > m->out0 ? page : m->out0;
+		to = page + page_len(page) < m->out0 + copied ? page + page_len(page)
+							      : m->out0 + copied;
+		if (from >= to || !all_hole(m, from - shift, to - shift))
+			continue;
+		punch(fd2, page, page_len(page));
+		if (m->edge_state[e] == PAGE_FALLOCATED)
+			fallocate(fd2, FALLOC_FL_KEEP_SIZE, page, page_len(page));
+	}
+}
+
+static ssize_t run_copy(const struct side *s, int fd, int fd2, const struct op *op, off_t *in,
+			off_t *out)
+{
+	static struct copy_model m;
+	bool model;
+	ssize_t n;
+	int e;
+
+	m.in0 = op->flags ? op->off : lseek(fd, 0, SEEK_CUR);
+	m.out0 = op->flags ? op->off2 : lseek(fd2, 0, SEEK_CUR);
+	model = s->is_tmpfs && copy_will_write(fd, fd2, m.in0, m.out0, op->len, &m.n);
+	if (model)
+		model_copy_before(fd, fd2, &m);
+	n = copy_file_range(fd, op->flags ? in : NULL, fd2, op->flags ? out : NULL, op->len, 0);
+	e = errno;
+	if (model && n > 0)
+		model_copy_after(fd2, &m, n < m.n ? n : m.n);
+	if (n > 0 && m.out0 >= 0 && m.out0 + n > LAST_PAGE) {
+		/* the last page made data on both sides, its bytes unchanged */
+		int ro = reopen_ro(fd2);
+		char byte = 0;
+
+		if (ro >= 0 && pread(ro, &byte, 1, LAST_PAGE) >= 0)
+			pwrite(fd2, &byte, 1, LAST_PAGE);
+		if (ro >= 0)
+			close(ro);
+	}
+	errno = e;
+	return n;
+}
+
+/*
  * fallocate, with FALLOC_FL_ZERO_RANGE replaced on a tmpfs side by what it
  * means (fallocate(2): the range reads as zeros and is allocated): punch the
  * hole, then allocate it again, changing the size unless KEEP_SIZE.  The VFS
@@ -1279,8 +1475,7 @@ static void run_op(struct side *s, const struct op *op, char *res)
 	case OP_COPY_RANGE: {
 		off_t in = op->off, out = op->off2;
 
-		n = copy_file_range(fd, op->flags ? &in : NULL, fd2, op->flags ? &out : NULL,
-				    op->len, 0);
+		n = run_copy(s, fd, fd2, op, &in, &out);
 		add_ret(res, n, errno);
 		if (op->flags)
 			addf(res, RES_MAX, " off_in=%lld off_out=%lld", (long long)in,
