@@ -367,12 +367,14 @@ static int check_mountpoint(const char *path, struct memfs_config *cfg)
 /*
  * Options memfs adds for libfuse: the mount's name (SOURCE, as mount(8)
  * shows it, unless the user chose fsname= or subtype=) and
- * default_permissions.  A source fuse_opt would split is replaced.
+ * default_permissions.  A source fuse_opt would split, or an empty one, is
+ * replaced.
  */
 static int add_fuse_opts(struct memfs_config *cfg, const struct raw *raw, struct fuse_args *args)
 {
 	char opt[PATH_MAX + 32];
-	const char *name = strpbrk(cfg->source, ",\\") ? "memfs" : cfg->source;
+	/* the kernel refuses an empty source (mount(2) gives EINVAL) */
+	const char *name = !cfg->source[0] || strpbrk(cfg->source, ",\\") ? "memfs" : cfg->source;
 
 	if (!raw->has_subtype && fuse_opt_add_arg(args, "-osubtype=memfs"))
 		return fail("%s", "out of memory");

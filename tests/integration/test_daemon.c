@@ -822,6 +822,50 @@ out:
 }
 END_TEST
 
+/*
+ * memfs SOURCE MOUNTPOINT with an empty SOURCE (found by tools/fuzz/fuzz_options):
+ * the kernel refuses a mount with an empty source, so memfs names it "memfs"
+ * instead of failing with libfuse's "mount failed: Invalid argument".
+ */
+START_TEST(an_empty_source_mounts_as_memfs)
+{
+	MEMFS_ONLY();
+	char dir[PATH_MAX], failure[16384] = "", desc[64];
+	struct mountinfo mi;
+	int status = 0, mounted = 0;
+
+	scratch_dir(dir, sizeof(dir), "src");
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setsid();
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		execl(memfs_bin(), memfs_bin(), "-f", "", dir, (char *)NULL);
+		_exit(127);
+	}
+	for (int waited = 0; waited < MOUNT_TIMEOUT_MS && !mounted; waited += 10) {
+		mounted = is_mounted(dir);
+		if (!mounted && waitpid(pid, &status, WNOHANG) == pid) {
+			pid = 0;
+			break;
+		}
+		sleep_ms(10);
+	}
+	REQUIRE(mounted, "memfs -f '' %s did not mount (%s)", dir,
+		pid ? "timed out" : describe_status(status, desc, sizeof(desc)));
+	REQUIRE(mountinfo_lookup(dir, &mi), "not in mountinfo");
+	REQUIRE(strcmp(mi.source, "memfs") == 0, "source '%s', want 'memfs'", mi.source);
+	REQUIRE(hx_sh("fusermount3 -u '%s'", dir) == 0, "fusermount3 -u failed");
+	REQUIRE(wait_child(pid, &status, 20000), "memfs still running after fusermount3 -u");
+	pid = 0;
+	REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 0, "memfs: %s",
+		describe_status(status, desc, sizeof(desc)));
+out:
+	force_cleanup(pid, dir);
+	ck_assert_msg(!failure[0], "%s", failure);
+}
+END_TEST
+
 /* ---- threads and permissions -------------------------------------------- */
 
 static int task_count(pid_t pid)
@@ -954,6 +998,7 @@ static Suite *daemon_suite(void)
 	tcase_add_test(mo, kill_9_leaves_enotconn_until_fusermount3_u_cleans_up);
 	tcase_add_loop_test(mo, mount_t_fuse_memfs_and_fstab_line_mount_a_working_memfs, 0, 2);
 	tcase_add_test(mo, default_permissions_keep_other_users_out_of_a_0600_root_file);
+	tcase_add_test(mo, an_empty_source_mounts_as_memfs);
 	suite_add_tcase(s, mo);
 
 	TCase *fx = tcase_create("default_mount");
