@@ -29,7 +29,7 @@ struct raw {
 	char *nonopt[3];
 	int n_nonopt;
 	int help, version, nocache;
-	int has_fsname, has_subtype; /* the user named the mount */
+	int has_fsname, has_subtype; /* the user named the mount (-1: the last name is empty) */
 	int no_keep_cache, writeback, no_readdirplus, no_splice, no_cache_symlinks,
 		no_cache_readdir, no_default_permissions;
 	const char *bad; /* first unknown option */
@@ -115,8 +115,11 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		if (in_list(arg, fstab_ignored, 0) || strncmp(arg, "comment=", 8) == 0 ||
 		    strncmp(arg, "x-", 2) == 0)
 			return 0;
-		raw->has_fsname |= strncmp(arg, "fsname=", 7) == 0;
-		raw->has_subtype |= strncmp(arg, "subtype=", 8) == 0;
+		/* the last one counts, and the kernel refuses an empty one */
+		if (strncmp(arg, "fsname=", 7) == 0)
+			raw->has_fsname = arg[7] ? 1 : -1;
+		if (strncmp(arg, "subtype=", 8) == 0)
+			raw->has_subtype = arg[8] ? 1 : -1;
 		if (in_list(arg, fuse_known, 0) || in_list(arg, fuse_known_prefix, 1))
 			return 1;
 		if (!raw->bad)
@@ -407,6 +410,10 @@ int memfs_parse_options(int argc, char *argv[], struct memfs_config *cfg, struct
 	}
 	if (raw.bad) {
 		fail("unknown option '%s' (see memfs --help)", raw.bad);
+		goto out;
+	}
+	if (raw.has_fsname < 0 || raw.has_subtype < 0) {
+		fail("empty %s (expected a name)", raw.has_fsname < 0 ? "fsname=" : "subtype=");
 		goto out;
 	}
 	if (raw.n_nonopt == 0) {

@@ -415,6 +415,8 @@ static const struct bad_case bad_cases[] = {
     {"mode=999", MP_DIR, "mode"},
     {"uid=abc", MP_DIR, "uid"},
     {"bogus_option", MP_DIR, "bogus_option"},
+    {"fsname=", MP_DIR, "fsname"},		   /* the kernel refuses an empty source */
+    {"subtype=x,subtype=", MP_DIR, "subtype"}, /* the last one counts */
     {NULL, MP_MISSING, "@"},
     {NULL, MP_FILE, "@"},
     {"size=64m", MP_NONE, "mount"},
