@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <linux/xattr.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -519,15 +520,46 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	free(buf);
 }
 
+/* Take the trusted.* names out of a listxattr list of n bytes; the new length. */
+static ssize_t drop_trusted(char *list, ssize_t n)
+{
+	ssize_t kept = 0;
+
+	for (ssize_t i = 0; i < n;) {
+		size_t len = strlen(list + i) + 1;
+		if (strncmp(list + i, XATTR_TRUSTED_PREFIX, XATTR_TRUSTED_PREFIX_LEN) != 0) {
+			memmove(list + kept, list + i, len);
+			kept += (ssize_t)len;
+		}
+		i += (ssize_t)len;
+	}
+	return kept;
+}
+
+/*
+ * tmpfs lists trusted.* names only to callers with CAP_SYS_ADMIN, and the
+ * kernel leaves that filter to a FUSE server (it does refuse to get or set
+ * them).  memfs cannot see the caller's capabilities: it lists them to
+ * uid 0 only.  The filtered list needs the whole list first.
+ */
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	char *buf = size ? malloc(size) : NULL;
+	int privileged = fuse_req_ctx(req)->uid == 0;
+	size_t cap = privileged ? size : XATTR_LIST_MAX;
+	char *buf = cap ? malloc(cap) : NULL;
+	ssize_t n;
 
-	if (size && !buf) {
+	if (cap && !buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	reply_xattr(req, mfs_listxattr(M(req)->fs, ino, buf, size), buf, size);
+	n = mfs_listxattr(M(req)->fs, ino, buf, cap);
+	if (!privileged && n >= 0) {
+		n = drop_trusted(buf, n);
+		if (size && (size_t)n > size)
+			n = -ERANGE;
+	}
+	reply_xattr(req, n, buf, size);
 	free(buf);
 }
 
