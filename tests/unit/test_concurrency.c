@@ -8,8 +8,7 @@
  * must pass and the inode count must equal the names in the tree.
  *
  * A watchdog (alarm) turns a deadlock into a failure instead of a hang.
- * Run it under ThreadSanitizer by hand for data races:
- *   meson setup build-tsan -Db_sanitize=thread && ninja -C build-tsan test_unit_concurrency
+ * tools/test also runs it under ThreadSanitizer (build-tsan, suite tsan).
  */
 #include <check.h>
 #include <errno.h>
@@ -31,7 +30,17 @@
 #include "fs.h"
 
 #define NTHREADS 4
-#define ITERATIONS 200000 /* per thread: about 2-3 s under the sanitizers */
+/* per thread: about 2-3 s under ASan; MEMFS_CONCURRENCY_ITERATIONS overrides
+ * (tools/test runs fewer under ThreadSanitizer, which is ten times slower) */
+#define DEFAULT_ITERATIONS 200000
+
+static unsigned long iterations(void)
+{
+	const char *e = getenv("MEMFS_CONCURRENCY_ITERATIONS");
+	unsigned long n = e ? strtoul(e, NULL, 10) : 0;
+
+	return n ? n : DEFAULT_ITERATIONS;
+}
 #define WATCHDOG_S 60
 #define MAX_INO (1u << 20)
 #define NNAMES 12
@@ -351,8 +360,9 @@ static void *run(void *arg)
 {
 	struct worker *w = arg;
 	const char *why;
+	unsigned long todo = iterations();
 
-	for (w->done = 0; w->done < ITERATIONS && !atomic_load(&w->sh->failed); w->done++) {
+	for (w->done = 0; w->done < todo && !atomic_load(&w->sh->failed); w->done++) {
 		one_operation(w);
 		if (w->id == 0 && w->done % 2000 == 1999 && mfs_check(w->sh->fs, &why) != 0)
 			report_failure(w, "mfs_check in the middle: %s", why ? why : "(no reason)");
@@ -442,7 +452,7 @@ START_TEST(four_threads_of_random_operations_leave_a_consistent_filesystem)
 		free(w[i].opens);
 	}
 	ck_assert_msg(!atomic_load(&sh.failed), "%s", sh.why);
-	ck_assert_uint_eq(done, (unsigned long)NTHREADS * ITERATIONS);
+	ck_assert_uint_eq(done, (unsigned long)NTHREADS * iterations());
 	ck_assert_uint_gt(succeeded, done / 4); /* the threads did real work */
 
 	for (int i = 1; i < NSHARED; i++)
