@@ -249,6 +249,8 @@ void mfs_dir_remove(struct mfs_dir *dir, struct mfs_dirent *entry)
 
 	assert(i < dir->nslots && dir->slots[i].entry == entry);
 	HASH_DELETE(hh, dir->by_name, entry);
+	if (dir->by_name)
+		mfs_hash_shrink(dir->by_name->hh.tbl);
 	dir->slots[i].entry = NULL;
 	dir->nlive--;
 	mfs_free(entry);

@@ -96,6 +96,8 @@ int mfs_inode_new(struct mfs_fs *fs, const struct mfs_cred *cred, struct mfs_ino
 void mfs_inode_free(struct mfs_fs *fs, struct mfs_inode *inode)
 {
 	HASH_DELETE(hh, fs->table, inode);
+	if (fs->table)
+		mfs_hash_shrink(fs->table->hh.tbl);
 	fs->ninodes--;
 	if (S_ISREG(inode->type)) {
 		mfs_data_free(&inode->u.data, &fs->space);
