@@ -10,6 +10,7 @@
 
 #include "ops.h"
 #include "options.h"
+#include "trim.h"
 
 static int run_session(struct fuse_session *se, const struct fuse_cmdline_opts *o)
 {
@@ -39,6 +40,7 @@ int main(int argc, char *argv[])
 	struct fuse_cmdline_opts o = {0};
 	struct fuse_session *se = NULL;
 	struct memfs m = {.cfg = &cfg};
+	struct memfs_trim *trim = NULL;
 	int ret = 1, err;
 
 	err = memfs_parse_options(argc, argv, &cfg, &args);
@@ -65,9 +67,12 @@ int main(int argc, char *argv[])
 	}
 	if (fuse_daemonize(o.foreground) != 0)
 		goto out_unmount;
+	/* after fuse_daemonize: a thread would not survive its fork */
+	memfs_trim_start(m.fs, &trim); /* without it memory is given back later */
 	/* libfuse 3.14 reports an exit by SIGINT/SIGTERM/SIGHUP as that
 	 * signal's number: a requested, clean unmount, so success */
 	err = run_session(se, &o);
+	memfs_trim_stop(trim);
 	ret = err == 0 || err == SIGINT || err == SIGTERM || err == SIGHUP ? 0 : 1;
 out_unmount:
 	fuse_session_unmount(se);

@@ -1,0 +1,26 @@
+/*
+ * trim.h — give the memory of deleted files back to the system.
+ *
+ * glibc keeps freed memory in its heaps for reuse, so a daemon that held a
+ * million files keeps the memory of all of them after they are deleted.
+ * memfs_trim_start() puts every thread on glibc's main heap and starts a
+ * thread that, once a second, looks at the filesystem's free inode and
+ * block counts and calls malloc_trim() when they grew (files were deleted
+ * or truncated).  Daemon-side only: the core knows nothing of it.
+ */
+#ifndef MEMFS_TRIM_H
+#define MEMFS_TRIM_H
+
+#include "fs.h"
+
+struct memfs_trim;
+
+/*
+ * Call before any other thread exists.  0, or -errno (memfs runs on
+ * without it: the memory is only given back later).
+ */
+int memfs_trim_start(struct mfs_fs *fs, struct memfs_trim **out);
+/* Stop and join the thread (NULL: nothing). */
+void memfs_trim_stop(struct memfs_trim *t);
+
+#endif
