@@ -24,8 +24,8 @@
 #include <unistd.h>
 
 #define WORKERS 4
-#define RUN_SECONDS 4
-#define MAX_STEPS 20000
+#define DEFAULT_SECONDS 4 /* MEMFS_STRESS_SECONDS overrides: a soak */
+#define STEPS_PER_SECOND 5000 /* at most, per worker */
 #define SHARED_DIRS 3
 #define FILE_MAX (96 * 1024)
 
@@ -44,6 +44,14 @@ static void pattern(unsigned char *buf, size_t len, int w, unsigned v)
 
 	for (size_t i = 0; i < len; i++)
 		buf[i] = (unsigned char)next_rand(&x);
+}
+
+static int run_seconds(void)
+{
+	const char *e = getenv("MEMFS_STRESS_SECONDS");
+	int s = e ? atoi(e) : 0;
+
+	return s > 0 ? s : DEFAULT_SECONDS;
 }
 
 static double now_s(void)
@@ -66,14 +74,15 @@ static int worker(const char *root, int w)
 	static unsigned char buf[FILE_MAX], back[FILE_MAX];
 	char own[32], a[32], b[32];
 	uint64_t x = 0x12345678u + (uint64_t)w * 7919;
-	double end = now_s() + RUN_SECONDS;
+	double end = now_s() + run_seconds();
+	long max_steps = (long)run_seconds() * STEPS_PER_SECOND;
 	unsigned version = 0;
 	int fd;
 
 	if (chdir(root) != 0) /* relative names from here on */
 		return 9;
 	snprintf(own, sizeof(own), "own-%d", w);
-	for (int step = 0; step < MAX_STEPS && now_s() < end; step++) {
+	for (long step = 0; step < max_steps && now_s() < end; step++) {
 		int d1 = (int)(next_rand(&x) % SHARED_DIRS), d2 = (int)(next_rand(&x) % SHARED_DIRS);
 		int n1 = (int)(next_rand(&x) % 40), n2 = (int)(next_rand(&x) % 40);
 		int op = (int)(next_rand(&x) % 8);
@@ -167,7 +176,7 @@ START_TEST(parallel_writers_renamers_and_unlinkers_leave_a_consistent_tree)
 		pids[w] = fork();
 		ck_assert_int_ge(pids[w], 0);
 		if (pids[w] == 0) {
-			alarm(60); /* watchdog: a deadlocked worker dies, and fails */
+			alarm(60 + run_seconds()); /* watchdog: a deadlocked worker dies, and fails */
 			_exit(worker(hx_mnt.dir, w));
 		}
 	}
@@ -197,7 +206,7 @@ int main(void)
 	TCase *tc = tcase_create("stress");
 
 	tcase_add_checked_fixture(tc, hx_setup, hx_teardown);
-	tcase_set_timeout(tc, 120);
+	tcase_set_timeout(tc, 120 + run_seconds());
 	tcase_add_test(tc, parallel_writers_renamers_and_unlinkers_leave_a_consistent_tree);
 	suite_add_tcase(s, tc);
 	return hx_run(s);
