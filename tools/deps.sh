@@ -5,6 +5,7 @@ memfs_need_packages() {
 	local want=(gcc pkg-config meson ninja-build fuse3 libfuse3-dev uthash-dev)
 	if [ "${1:-}" = test ]; then
 		want+=(check libsubunit-dev git sqlite3 attr rsync valgrind mandoc xz-utils)
+		want+=(clang libclang-rt-14-dev) # libFuzzer (tools/fuzz)
 	fi
 	local missing=() p
 	for p in "${want[@]}"; do
