@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ops.h"
@@ -166,6 +167,11 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (to_set & map[i].fuse)
 			sa.valid |= map[i].mfs;
+	/* chown(f, -1, -1) arrives with nothing to set; tmpfs moves ctime */
+	if (!sa.valid) {
+		sa.valid = MFS_SET_CTIME;
+		clock_gettime(CLOCK_REALTIME, &sa.ctime);
+	}
 	err = mfs_setattr(M(req)->fs, ino, &sa, &a);
 	if (err)
 		fuse_reply_err(req, -err);
