@@ -39,7 +39,8 @@
  *    mode, size, nlink, uid, gid, st_blocks, and whether mtime and ctime
  *    changed since the previous step — not atime), fstat of every open slot,
  *    sorted directory listings, symlink targets, xattrs and file contents
- *    (the SEEK_DATA/SEEK_HOLE map, then the bytes).
+ *    (the SEEK_DATA/SEEK_HOLE map, then the bytes), and st_rdev of device
+ *    nodes.
  *  - At the first divergence the steps up to it are reduced by delta
  *    debugging (ddmin: drop halves, quarters, ... single steps, keeping each
  *    removal after which the first divergence is still of the same kind) and
@@ -51,7 +52,10 @@
  *    run_fallocate); readdir order and d_type (listings are sorted names);
  *    the effects of -o writeback (struct side).  mmap_write only stores,
  *    so tmpfs's st_blocks after reading a hole through mmap never arises;
- *  - imposed by FUSE: lseek on a directory (run_op);
+ *  - imposed by FUSE: lseek on a directory (run_op); device nodes cannot
+ *    be opened (the tmpfs is mounted nodev and nosuid, as FUSE mounts are);
+ *  - mknod makes sockets, devices and regular files but no FIFOs: opening
+ *    one would block the tester;
  *  - Linux (tmpfs) bugs: the last page of the offset space
  *    (seek_hole_data); and multigrain timestamps, waited out before each
  *    step (settle_clock).
@@ -80,6 +84,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -231,7 +236,7 @@ enum op_kind {
 	OP_FALLOCATE, OP_LSEEK, OP_COPY_RANGE, OP_MMAP_WRITE, OP_FSYNC, OP_RENAME, OP_LINK,
 	OP_UNLINK, OP_MKDIR, OP_RMDIR, OP_SYMLINK, OP_READLINK, OP_CHMOD, OP_FCHMOD, OP_CHOWN,
 	OP_UTIMENS, OP_SETXATTR, OP_GETXATTR, OP_LISTXATTR, OP_REMOVEXATTR, OP_READDIR, OP_STAT,
-	OP_KINDS
+	OP_MKNOD, OP_KINDS
 };
 /* clang-format on */
 
@@ -255,6 +260,7 @@ static struct {
 	[OP_SETXATTR] = {"setxattr", 4},   [OP_GETXATTR] = {"getxattr", 3},
 	[OP_LISTXATTR] = {"listxattr", 2}, [OP_REMOVEXATTR] = {"removexattr", 2},
 	[OP_READDIR] = {"readdir", 2},     [OP_STAT] = {"stat", 2},
+	[OP_MKNOD] = {"mknod", 2},
 };
 /* clang-format on */
 
@@ -602,6 +608,10 @@ static void model_apply(struct gen_state *g, const struct op *op)
 		if (in && !g->kind[p] && parent_is_dir(g, p))
 			g->kind[p] = 'd';
 		break;
+	case OP_MKNOD: /* a socket or device node is a non-directory, as files are */
+		if (in && !g->kind[p] && parent_is_dir(g, p))
+			g->kind[p] = 'f';
+		break;
 	case OP_SYMLINK:
 		if (in && !g->kind[p] && parent_is_dir(g, p) && targets[op->target][0] &&
 		    strlen(targets[op->target]) < 4096)
@@ -728,6 +738,14 @@ static void gen_op(struct rng *r, struct gen_state *g, long step, struct op *op)
 		op->path = pick_name(r, g, "", true);
 		op->mode = gen_mode(r, 0755);
 		break;
+	case OP_MKNOD: {
+		/* no FIFOs: opening one would block */
+		static const unsigned types[] = {S_IFREG, S_IFSOCK, S_IFCHR, S_IFBLK};
+		op->path = pick_name(r, g, "", false);
+		op->mode = types[rng_below(r, 4)] | gen_mode(r, 0644);
+		op->off = (int64_t)makedev(1 + rng_below(r, 8), rng_below(r, 300));
+		break;
+	}
 	case OP_SYMLINK:
 		op->path = pick_name(r, g, "", false);
 		op->target = (int)rng_below(r, NTARGETS);
@@ -932,6 +950,10 @@ static void format_op(const struct op *op, char *out, size_t size)
 	case OP_MKDIR:
 		addf(out, size, "mkdir %s 0%o", p1, op->mode);
 		break;
+	case OP_MKNOD:
+		addf(out, size, "mknod %s 0%o %u:%u", p1, op->mode, major((dev_t)op->off),
+		     minor((dev_t)op->off));
+		break;
 	case OP_SYMLINK:
 		addf(out, size, "symlink %s %s", show(targets[op->target], t, sizeof(t)), p1);
 		break;
@@ -1105,6 +1127,8 @@ static void add_stat(char *res, const struct stat *st)
 	addf(res, RES_MAX, " type=0%o mode=0%o size=%lld nlink=%lu uid=%u gid=%u blocks=%lld",
 	     st->st_mode & S_IFMT, st->st_mode & 07777, (long long)st->st_size,
 	     (unsigned long)st->st_nlink, st->st_uid, st->st_gid, (long long)st->st_blocks);
+	if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode))
+		addf(res, RES_MAX, " rdev=%u:%u", major(st->st_rdev), minor(st->st_rdev));
 }
 
 /*
@@ -1499,6 +1523,9 @@ static void run_op(struct side *s, const struct op *op, char *res)
 		break;
 	case OP_MKDIR:
 		RET(mkdirat(s->rootfd, p, op->mode));
+		break;
+	case OP_MKNOD:
+		RET(mknodat(s->rootfd, p, op->mode, (dev_t)op->off));
 		break;
 	case OP_RMDIR:
 		RET(unlinkat(s->rootfd, p, AT_REMOVEDIR));
@@ -2408,7 +2435,8 @@ static bool mounts_setup(struct ctx *c)
 		fprintf(stderr, "fsdiff: mkdir in %s: %s\n", c->base, strerror(errno));
 		return false;
 	}
-	if (mount("fsdiff-tmpfs", c->side[1].top, "tmpfs", 0, "mode=1777") < 0) {
+	/* nodev and nosuid, as every FUSE mount: device nodes cannot be opened */
+	if (mount("fsdiff-tmpfs", c->side[1].top, "tmpfs", MS_NODEV | MS_NOSUID, "mode=1777") < 0) {
 		fprintf(stderr, "fsdiff: mount -t tmpfs %s: %s\n", c->side[1].top, strerror(errno));
 		return false;
 	}
