@@ -800,7 +800,7 @@ int mfs_data_copy(struct mfs_data *dst, struct mfs_space *sp, uint64_t dst_off,
 {
 	/* Through a bounce buffer: writing dst may move a chunk src shares (same object). */
 	unsigned char buf[MFS_CHUNK_SIZE];
-	uint64_t done = 0;
+	uint64_t done = 0, end = src_off + len, shared = UINT64_MAX;
 
 	if (past_limit(dst_off, len))
 		return -EFBIG;
@@ -808,9 +808,18 @@ int mfs_data_copy(struct mfs_data *dst, struct mfs_space *sp, uint64_t dst_off,
 		return -EINVAL;
 	if (dst == src && len > 0 && src_off < dst_off + len && dst_off < src_off + len)
 		return -EINVAL;
+	/* Within one file, the chunk where the source ends may be where the
+	 * destination starts, and is written first: if the source holds no
+	 * data there, that must be decided before, not read back after. */
+	if (dst == src && len > 0 && dst_off > src_off &&
+	    ((end - 1) & ~CHUNK_MASK) == (dst_off & ~CHUNK_MASK)) {
+		uint64_t from = max_u64(src_off, (end - 1) & ~CHUNK_MASK);
+		if (next_data_offset(src, from, end) == end)
+			shared = from;
+	}
 	while (done < len) {
 		uint64_t at = src_off + done;
-		uint64_t data = next_data_offset(src, at, src_off + len);
+		uint64_t data = at >= shared ? end : next_data_offset(src, at, end);
 		size_t piece;
 		int ret;
 

@@ -675,6 +675,31 @@ START_TEST(copy_between_unaligned_ranges_copies_the_bytes)
 }
 END_TEST
 
+/*
+ * Found by fsdiff (seed 753): within one file, when the destination starts
+ * in the chunk where the source ends, writing the destination first made
+ * that chunk data, and the source's hole there was then copied as written
+ * zeros: one chunk more than the source's holes say.
+ */
+START_TEST(copy_within_one_file_keeps_a_hole_in_the_chunk_it_shares)
+{
+	unsigned char buf[100], back[100];
+
+	pattern(buf, sizeof(buf), 10);
+	write_ok(&d, 1500, buf, sizeof(buf)); /* chunk 0 is data; chunks 1 and 2 are holes */
+	/* source [3264, 8321) ends in chunk 2, where the destination [9302, 14359) starts */
+	ck_assert_int_eq(mfs_data_copy(&d, &sp, 9302, &d, 3264, 5057), 0);
+	/* chunk 2 now holds data (from source chunk 0); chunk 3 gets only the hole */
+	ck_assert_uint_eq(d.nchunks, 2);
+	ck_assert_int_eq(mfs_data_seek(&d, 14359, 4 * CS - 1, SEEK_DATA), -ENXIO);
+	ck_assert_int_eq(mfs_data_seek(&d, 14359, 2 * CS, SEEK_HOLE), (int64_t)(3 * CS));
+	mfs_data_read(&d, 1500, back, sizeof(back));
+	ck_assert_int_eq(memcmp(buf, back, sizeof(buf)), 0);
+	assert_zeros(&d, 9302, 5057);
+	assert_consistent(&d);
+}
+END_TEST
+
 START_TEST(copy_within_one_file_needs_disjoint_ranges)
 {
 	unsigned char *a = malloc(8 * CS), *b = malloc(3 * CS);
@@ -1219,6 +1244,7 @@ static Suite *data_suite(void)
 	tcase_add_test(tc, copy_keeps_holes_as_holes);
 	tcase_add_test(tc, copy_between_unaligned_ranges_copies_the_bytes);
 	tcase_add_test(tc, copy_within_one_file_needs_disjoint_ranges);
+	tcase_add_test(tc, copy_within_one_file_keeps_a_hole_in_the_chunk_it_shares);
 	tcase_add_test(tc, offsets_near_the_largest_file_size_work_and_past_it_give_efbig);
 	tcase_add_test(tc, tree_height_follows_the_highest_chunk);
 	tcase_add_test(tc, check_reports_a_wrong_chunk_count);
