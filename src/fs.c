@@ -14,11 +14,13 @@ int mfs_fs_new(const struct mfs_params *p, struct mfs_fs **out)
 	struct mfs_fs *fs;
 	int err;
 
-	if (p->size_bytes == 0 || p->max_inodes == 0)
-		return -EINVAL;
+	err = -EINVAL;
+	if (p->size_bytes == 0 || p->max_inodes == 0 || p->nlowers > MFS_MAX_LAYERS)
+		goto out_lowers;
+	err = -ENOMEM;
 	fs = mfs_calloc(1, sizeof(*fs));
 	if (!fs)
-		return -ENOMEM;
+		goto out_lowers;
 	/* Writers first: a stream of readers must not starve create/unlink.
 	 * Safe because no thread ever takes ns_lock twice. */
 	pthread_rwlockattr_t attr;
@@ -29,16 +31,41 @@ int mfs_fs_new(const struct mfs_params *p, struct mfs_fs **out)
 	fs->next_ino = MFS_ROOT_INO;
 	fs->max_inodes = p->max_inodes;
 	fs->space.limit_bytes = p->size_bytes;
+	mfs_maps_init(fs, p->max_lower_maps);
 	err = mfs_inode_new(fs, &owner, NULL, S_IFDIR | (p->root_mode & 07777), &fs->root);
 	if (err) {
+		mfs_maps_destroy(fs);
 		pthread_rwlock_destroy(&fs->ns_lock);
 		mfs_free(fs);
-		return err;
+		goto out_lowers;
 	}
 	fs->root->nlink = 2;
 	fs->root->u.dir.parent = fs->root;
+	if (p->nlowers) {
+		fs->layers = mfs_calloc(p->nlowers, sizeof(*fs->layers));
+		if (!fs->layers) {
+			mfs_fs_destroy(fs);
+			err = -ENOMEM;
+			goto out_lowers;
+		}
+		memcpy(fs->layers, p->lowers, p->nlowers * sizeof(*fs->layers));
+		fs->nlayers = p->nlowers;
+		fs->lower_uid_set = p->lower_uid_set;
+		fs->lower_gid_set = p->lower_gid_set;
+		fs->lower_uid = p->lower_uid;
+		fs->lower_gid = p->lower_gid;
+		err = mfs_ovl_setup(fs);
+		if (err) {
+			mfs_fs_destroy(fs); /* closes the layers */
+			return err;
+		}
+	}
 	*out = fs;
 	return 0;
+out_lowers:
+	for (unsigned i = 0; i < p->nlowers; i++)
+		mfs_lower_close(p->lowers[i]);
+	return err;
 }
 
 /* Every inode is in the table, so teardown is one flat loop: no recursion. */
@@ -50,6 +77,8 @@ void mfs_fs_destroy(struct mfs_fs *fs)
 		return;
 	HASH_ITER(hh, fs->table, inode, tmp)
 		mfs_inode_free(fs, inode);
+	mfs_ovl_teardown(fs);
+	mfs_maps_destroy(fs);
 	pthread_rwlock_destroy(&fs->ns_lock);
 	mfs_free(fs);
 }
@@ -102,6 +131,38 @@ void mfs_statfs(struct mfs_fs *fs, struct statvfs *out)
 
 /* ---- consistency check ---- */
 
+/* What inode->ovl says must agree with the inode and fs->links. */
+static const char *check_ovl(struct mfs_fs *fs, const struct mfs_inode *inode)
+{
+	const struct mfs_ovl *o = inode->ovl;
+	struct mfs_hardlink *hl;
+
+	if (!o->relpath || o->layer >= fs->nlayers || !(o->layers >> o->layer & 1))
+		return "inode from lower has no path or names a layer that does not exist";
+	if (!S_ISDIR(inode->type) && o->layers != (uint64_t)1 << o->layer)
+		return "non-directory from lower merges more than one layer";
+	if (o->hl) {
+		HASH_FIND(hh, fs->links, &o->hl->key, sizeof(o->hl->key), hl);
+		if (hl != o->hl || hl->inode != inode)
+			return "hard-link record and its inode disagree";
+		if (S_ISDIR(inode->type))
+			return "directory merged by inode number";
+	}
+	if (!S_ISREG(inode->type))
+		return o->end || o->nmasks ? "non-file from lower has lower contents" : NULL;
+	if (o->end > inode->size)
+		return "lower bytes show past the file size";
+	for (size_t i = 0; i < o->nmasks; i++) {
+		if (o->masks[i].first >= o->masks[i].end)
+			return "empty masked range";
+		if (i > 0 && o->masks[i].first <= o->masks[i - 1].end)
+			return "masked ranges unsorted, overlapping or adjacent";
+		if (o->masks[i].first << MFS_CHUNK_SHIFT >= o->end)
+			return "masked range past the lower bytes";
+	}
+	return NULL;
+}
+
 /*
  * The check counts, for every inode, the directory entries that name it
  * (and, for directories, the subdirectories they hold) in a hash of its
@@ -146,6 +207,10 @@ static const char *check_inode(struct mfs_fs *fs, struct mfs_inode *inode,
 {
 	const char *why = NULL;
 
+	if (inode->charge != mfs_inode_charge_due(inode))
+		return "inode's nr_inodes charge differs from what it should hold";
+	if (inode->ovl && (why = check_ovl(fs, inode)))
+		return why;
 	if (S_ISREG(inode->type)) {
 		if (mfs_data_check(&inode->u.data, &why))
 			return why;
@@ -155,7 +220,7 @@ static const char *check_inode(struct mfs_fs *fs, struct mfs_inode *inode,
 	if (S_ISLNK(inode->type)) {
 		if (!inode->u.target || strlen(inode->u.target) != inode->size)
 			return "symlink target length differs from its size";
-		if (inode->size > MFS_SHORT_SYMLINK_LEN)
+		if (mfs_symlink_charged(inode))
 			*space += MFS_CHUNK_SIZE;
 		return NULL;
 	}
@@ -168,6 +233,17 @@ static const char *check_inode(struct mfs_fs *fs, struct mfs_inode *inode,
 	struct link_count *self = count_for(counts, inode, oom);
 	for (struct mfs_dirent *e = mfs_dir_next(&inode->u.dir.entries, 0); e;
 	     e = mfs_dir_next(&inode->u.dir.entries, e->pos)) {
+		if (mfs_dirent_is_stub(e)) {
+			if (!inode->ovl)
+				return "a directory not from lower holds a stub";
+			if (e->stub_layer >= fs->nlayers || !(inode->ovl->layers >> e->stub_layer & 1))
+				return "stub names a layer its directory does not merge";
+			if (e->stub_ino >= fs->next_ino || mfs_inode_get(fs, e->stub_ino))
+				return "stub's inode number is not its own";
+			if (self && S_ISDIR(mfs_dirent_stub_mode(e)))
+				self->subdirs++;
+			continue;
+		}
 		struct link_count *c = count_for(counts, e->inode, oom);
 		if (!c || !self)
 			return NULL;
@@ -193,14 +269,12 @@ int mfs_check(struct mfs_fs *fs, const char **why)
 
 	ns_write(fs);
 	HASH_ITER(hh, fs->table, inode, itmp) {
-		n++;
-		if (!S_ISDIR(inode->type) && inode->nlink > 1)
-			n += inode->nlink - 1; /* extra links are charged too */
+		n += mfs_inode_charge_due(inode);
 		if (!bad)
 			bad = check_inode(fs, inode, &counts, &space, &oom);
 	}
 	if (!bad && n != fs->ninodes)
-		bad = "inode counter differs from the table and its extra links";
+		bad = "inode counter differs from what the inodes are charged";
 	if (!bad && fs->ninodes > fs->max_inodes)
 		bad = "more inodes than nr_inodes";
 	if (!bad && !oom && space != mfs_space_used(&fs->space))
@@ -216,7 +290,8 @@ int mfs_check(struct mfs_fs *fs, const char **why)
 				bad = "directory link count is not 2 + subdirectories";
 			else if (inode != fs->root && names != (inode->nlink ? 1 : 0))
 				bad = "directory has a name count other than one";
-		} else if (names != inode->nlink) {
+		} else if (names + (inode->ovl && inode->ovl->hl ? inode->ovl->hl->unlisted : 0) !=
+			   inode->nlink) {
 			bad = "link count differs from the names in the tree";
 		}
 	}

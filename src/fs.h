@@ -50,12 +50,26 @@
 
 struct mfs_fs;
 
+struct mfs_lower;
+
 struct mfs_params {
 	uint64_t size_bytes; /* limit for file contents (size=), > 0 */
 	uint64_t max_inodes; /* limit on inodes, root included (nr_inodes=), > 0 */
 	mode_t root_mode;    /* permission bits of the root (mode=) */
 	uid_t root_uid;
 	gid_t root_gid;
+	/*
+	 * Read-only lower layers (lower=, overlay.h), topmost first, at most
+	 * 64.  mfs_fs_new takes them over: they are closed by
+	 * mfs_fs_destroy, or by mfs_fs_new itself if it fails.
+	 */
+	struct mfs_lower **lowers;
+	unsigned nlowers;
+	/* Show every entry from lower as owned by lower_uid / lower_gid. */
+	int lower_uid_set, lower_gid_set;
+	uid_t lower_uid;
+	gid_t lower_gid;
+	unsigned max_lower_maps; /* lower files mapped at once; 0: 4096 */
 };
 
 /* The caller of an operation that creates something: owner of the result. */
@@ -198,7 +212,10 @@ ssize_t mfs_copy_range(struct mfs_fs *fs, uint64_t ino_in, uint64_t off_in, uint
  * Returns 0 if the entry was taken, nonzero to stop (the entry is not
  * consumed).  With plus, st is complete and the core adds a lookup for each
  * entry taken except "." and ".."; without, only st_ino and the type bits of
- * st_mode are set.  Called with the namespace locked: must not call the core.
+ * st_mode are set.  A name listed from a lower layer that has not been
+ * looked up yet (a stub, overlay.h) comes as without plus even with plus,
+ * with st_nlink 0, and takes no reference: st_ino is the number a lookup
+ * will give it.  Called with the namespace locked: must not call the core.
  */
 typedef int (*mfs_dir_fill)(void *ctx, const char *name, const struct stat *st, uint64_t next_off);
 int mfs_readdir(struct mfs_fs *fs, uint64_t ino, uint64_t off, int plus, mfs_dir_fill fill,
@@ -219,9 +236,10 @@ void mfs_statfs(struct mfs_fs *fs, struct statvfs *out);
 
 /*
  * Walk everything and check the invariants: link counts against the names
- * in the tree, directory link counts, the inode and space counters against
- * what is held, parent pointers, each directory's index and each file's
- * chunk map.  0, or -EUCLEAN with a description in why.  Takes the
+ * in the tree (and lower names not listed yet), directory link counts
+ * (lower subdirectories not looked up yet included), the inode and space
+ * counters against what is held, parent pointers, each directory's index
+ * and each file's chunk map and lower ranges.  0, or -EUCLEAN with a description in why.  Takes the
  * namespace write lock.
  */
 int mfs_check(struct mfs_fs *fs, const char **why);

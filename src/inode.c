@@ -45,6 +45,29 @@ int mfs_check_name(const char *name, size_t *len)
 	return 0;
 }
 
+/* Type, times and the empty contents of a new inode (not yet numbered). */
+void mfs_inode_init_fields(struct mfs_inode *inode, mode_t mode)
+{
+	inode->mode = mode;
+	inode->type = mode & S_IFMT;
+	mfs_now(&inode->btime);
+	inode->atime = inode->mtime = inode->ctime = inode->btime;
+	mfs_xattrs_init(&inode->xattrs);
+	if (S_ISREG(mode))
+		mfs_data_init(&inode->u.data);
+	else if (S_ISDIR(mode))
+		mfs_dir_init(&inode->u.dir.entries);
+	pthread_rwlock_init(&inode->lock, NULL);
+}
+
+/* Put a numbered inode into the table.  0, or -ENOMEM (not added).  ns write lock. */
+int mfs_inode_add_table(struct mfs_fs *fs, struct mfs_inode *inode)
+{
+	fs->table_oom = 0;
+	HASH_ADD(hh, fs->table, ino, sizeof(inode->ino), inode);
+	return fs->table_oom ? -ENOMEM : 0;
+}
+
 /*
  * A new inode owned by cred, placed in the table.  The group comes from a
  * setgid parent, which also passes S_ISGID on to directories (as
@@ -60,9 +83,8 @@ int mfs_inode_new(struct mfs_fs *fs, const struct mfs_cred *cred, struct mfs_ino
 	inode = mfs_calloc(1, sizeof(*inode));
 	if (!inode)
 		return -ENOMEM;
+	mfs_inode_init_fields(inode, mode);
 	inode->ino = fs->next_ino;
-	inode->mode = mode;
-	inode->type = mode & S_IFMT;
 	inode->uid = cred->uid;
 	inode->gid = cred->gid;
 	if (parent && (parent->mode & S_ISGID)) {
@@ -70,42 +92,78 @@ int mfs_inode_new(struct mfs_fs *fs, const struct mfs_cred *cred, struct mfs_ino
 		if (S_ISDIR(mode))
 			inode->mode |= S_ISGID;
 	}
-	mfs_now(&inode->btime);
-	inode->atime = inode->mtime = inode->ctime = inode->btime;
-	mfs_xattrs_init(&inode->xattrs);
-	if (S_ISREG(mode))
-		mfs_data_init(&inode->u.data);
-	else if (S_ISDIR(mode))
-		mfs_dir_init(&inode->u.dir.entries);
-	pthread_rwlock_init(&inode->lock, NULL);
-
-	fs->table_oom = 0;
-	HASH_ADD(hh, fs->table, ino, sizeof(inode->ino), inode);
-	if (fs->table_oom) {
+	if (mfs_inode_add_table(fs, inode)) {
 		pthread_rwlock_destroy(&inode->lock);
 		mfs_free(inode);
 		return -ENOMEM;
 	}
 	fs->next_ino++;
+	/* charged from birth: it gets its name (or is the root) at once */
+	inode->charge = 1;
 	fs->ninodes++;
 	*out = inode;
 	return 0;
+}
+
+/*
+ * What an inode should hold of nr_inodes: one for an inode memfs made,
+ * while it has a name or an open handle (tmpfs gives it back when the last
+ * name and handle go, not when the kernel forgets the inode), plus one per
+ * link of a file beyond the links it was made with (as tmpfs charges hard
+ * links).  Inodes from lower come with their links free.  The root always
+ * holds one.
+ */
+uint32_t mfs_inode_charge_due(const struct mfs_inode *inode)
+{
+	uint32_t base = inode->ovl ? inode->ovl->base_links : 1, due = 0;
+
+	if (inode->ino == MFS_ROOT_INO)
+		return 1;
+	if (!inode->ovl && !inode->orphaned)
+		due = 1;
+	if (!S_ISDIR(inode->type) && inode->nlink > base)
+		due += inode->nlink - base;
+	return due;
+}
+
+/*
+ * Bring the inode's charge and fs->ninodes up to date after its names or
+ * handles changed.  ns write lock held.
+ */
+void mfs_inode_recharge(struct mfs_fs *fs, struct mfs_inode *inode)
+{
+	uint32_t due;
+
+	if (!inode->orphaned && inode->nlink == 0 && atomic_load(&inode->nopen) == 0 &&
+	    inode != fs->root) {
+		/* Nothing can read it again (no name, no handle): its contents
+		 * go now, as on tmpfs, not when the kernel forgets the inode. */
+		inode->orphaned = true;
+		if (S_ISREG(inode->type))
+			mfs_data_free(&inode->u.data, &fs->space);
+	}
+	due = mfs_inode_charge_due(inode);
+
+	fs->ninodes = fs->ninodes - inode->charge + due;
+	inode->charge = due;
 }
 
 /* Release an inode's memory.  ns write lock held; the inode is in the table. */
 void mfs_inode_free(struct mfs_fs *fs, struct mfs_inode *inode)
 {
 	HASH_DELETE(hh, fs->table, inode);
-	fs->ninodes--;
+	fs->ninodes -= inode->charge;
 	if (S_ISREG(inode->type)) {
 		mfs_data_free(&inode->u.data, &fs->space);
 	} else if (S_ISDIR(inode->type)) {
 		mfs_dir_free(&inode->u.dir.entries);
 	} else if (S_ISLNK(inode->type)) {
-		if (inode->size > MFS_SHORT_SYMLINK_LEN)
+		if (mfs_symlink_charged(inode))
 			mfs_space_release(&fs->space, MFS_CHUNK_SIZE);
 		mfs_free(inode->u.target);
 	}
+	if (inode->ovl)
+		mfs_ovl_free(fs, inode);
 	mfs_xattrs_free(&inode->xattrs);
 	pthread_rwlock_destroy(&inode->lock);
 	mfs_free(inode);
@@ -139,13 +197,15 @@ void mfs_inode_fill(const struct mfs_inode *inode, struct mfs_attr *out)
 	out->btime = inode->btime;
 	if (S_ISREG(inode->type)) {
 		st->st_size = (off_t)inode->size;
-		st->st_blocks = (blkcnt_t)mfs_data_blocks(&inode->u.data);
+		st->st_blocks = (blkcnt_t)(mfs_copyup_active(inode)
+						   ? mfs_copyup_blocks(inode)
+						   : mfs_data_blocks(&inode->u.data));
 	} else if (S_ISDIR(inode->type)) {
 		st->st_size = (off_t)((mfs_dir_count(&inode->u.dir.entries) + 2) * MFS_BOGO_DIRENT_SIZE);
 	} else if (S_ISLNK(inode->type)) {
 		st->st_size = (off_t)inode->size;
 		if (inode->size > MFS_SHORT_SYMLINK_LEN)
-			st->st_blocks = MFS_CHUNK_SIZE / 512;
+			st->st_blocks = MFS_CHUNK_SIZE / 512; /* as tmpfs, lower or not */
 	}
 }
 
@@ -198,12 +258,23 @@ static int set_size(struct mfs_fs *fs, struct mfs_inode *inode, uint64_t size)
 		return -EINVAL;
 	if (size > MFS_MAX_FILE_SIZE)
 		return -EFBIG;
-	/* as tmpfs: a truncate that does not grow the file also frees blocks
-	 * preallocated past the end (fallocate KEEP_SIZE) */
+	mfs_file_truncate(fs, inode, size);
+	return 0;
+}
+
+/*
+ * A regular file's size becomes size.  As tmpfs, a truncate that does not
+ * grow the file also frees blocks preallocated past the end (fallocate
+ * KEEP_SIZE); lower bytes past size stop showing, without being read.
+ * Inode write-locked (or ns write lock).
+ */
+void mfs_file_truncate(struct mfs_fs *fs, struct mfs_inode *inode, uint64_t size)
+{
 	if (size <= inode->size)
 		mfs_data_truncate(&inode->u.data, &fs->space, size);
+	if (inode->ovl)
+		mfs_copyup_truncate(fs, inode, size);
 	inode->size = size;
-	return 0;
 }
 
 int mfs_setattr(struct mfs_fs *fs, uint64_t ino, const struct mfs_setattr *sa,
@@ -256,8 +327,12 @@ out:
 
 /* ---- extended attributes: the rules live in xattr.c ---- */
 
-/* Run op on ino's xattrs with the inode locked for writing (set/remove) or reading. */
-static struct mfs_inode *xattr_begin(struct mfs_fs *fs, uint64_t ino, int write)
+/*
+ * Run op on ino's xattrs with the inode locked for writing (set/remove) or
+ * reading.  An inode from lower gets its lower xattrs first, once (under
+ * the write lock).  NULL and *err set if that fails or ino is unknown.
+ */
+static struct mfs_inode *xattr_begin(struct mfs_fs *fs, uint64_t ino, int write, int *err)
 {
 	struct mfs_inode *inode;
 
@@ -265,12 +340,26 @@ static struct mfs_inode *xattr_begin(struct mfs_fs *fs, uint64_t ino, int write)
 	inode = mfs_inode_get(fs, ino);
 	if (!inode) {
 		ns_unlock(fs);
+		*err = -ENOENT;
 		return NULL;
+	}
+	if (inode->ovl && !write) {
+		pthread_rwlock_rdlock(&inode->lock);
+		if (inode->ovl->xattrs_loaded)
+			return inode;
+		pthread_rwlock_unlock(&inode->lock);
+		write = 1;
 	}
 	if (write)
 		pthread_rwlock_wrlock(&inode->lock);
 	else
 		pthread_rwlock_rdlock(&inode->lock);
+	*err = inode->ovl ? mfs_ovl_load_xattrs(fs, inode) : 0;
+	if (*err) {
+		pthread_rwlock_unlock(&inode->lock);
+		ns_unlock(fs);
+		return NULL;
+	}
 	return inode;
 }
 
@@ -285,11 +374,11 @@ static void xattr_end(struct mfs_fs *fs, struct mfs_inode *inode, int changed)
 int mfs_setxattr(struct mfs_fs *fs, uint64_t ino, const char *name, const void *value,
 		 size_t size, int flags)
 {
-	struct mfs_inode *inode = xattr_begin(fs, ino, 1);
 	int err;
+	struct mfs_inode *inode = xattr_begin(fs, ino, 1, &err);
 
 	if (!inode)
-		return -ENOENT;
+		return err;
 	err = mfs_xattr_set(&inode->xattrs, name, value, size, flags);
 	xattr_end(fs, inode, err == 0);
 	return err;
@@ -297,11 +386,12 @@ int mfs_setxattr(struct mfs_fs *fs, uint64_t ino, const char *name, const void *
 
 ssize_t mfs_getxattr(struct mfs_fs *fs, uint64_t ino, const char *name, void *buf, size_t size)
 {
-	struct mfs_inode *inode = xattr_begin(fs, ino, 0);
+	int err;
+	struct mfs_inode *inode = xattr_begin(fs, ino, 0, &err);
 	ssize_t n;
 
 	if (!inode)
-		return -ENOENT;
+		return err;
 	n = mfs_xattr_get(&inode->xattrs, name, buf, size);
 	xattr_end(fs, inode, 0);
 	return n;
@@ -309,11 +399,12 @@ ssize_t mfs_getxattr(struct mfs_fs *fs, uint64_t ino, const char *name, void *bu
 
 ssize_t mfs_listxattr(struct mfs_fs *fs, uint64_t ino, char *buf, size_t size)
 {
-	struct mfs_inode *inode = xattr_begin(fs, ino, 0);
+	int err;
+	struct mfs_inode *inode = xattr_begin(fs, ino, 0, &err);
 	ssize_t n;
 
 	if (!inode)
-		return -ENOENT;
+		return err;
 	n = mfs_xattr_list(&inode->xattrs, buf, size);
 	xattr_end(fs, inode, 0);
 	return n;
@@ -321,11 +412,11 @@ ssize_t mfs_listxattr(struct mfs_fs *fs, uint64_t ino, char *buf, size_t size)
 
 int mfs_removexattr(struct mfs_fs *fs, uint64_t ino, const char *name)
 {
-	struct mfs_inode *inode = xattr_begin(fs, ino, 1);
 	int err;
+	struct mfs_inode *inode = xattr_begin(fs, ino, 1, &err);
 
 	if (!inode)
-		return -ENOENT;
+		return err;
 	err = mfs_xattr_remove(&inode->xattrs, name);
 	xattr_end(fs, inode, err == 0);
 	return err;

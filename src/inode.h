@@ -7,13 +7,16 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "copyup.h"
 #include "data.h"
 #include "dir.h"
 #include "fs.h"
+#include "overlay.h"
 #include "space.h"
 #include "uthash_cfg.h"
 #include "xattr.h"
@@ -38,6 +41,12 @@ struct mfs_inode {
 	/* Names in the tree; for a directory 2 + subdirectories while linked,
 	 * 0 once removed.  Changed only under the namespace write lock. */
 	uint32_t nlink;
+	/* Units of nr_inodes this inode holds now (mfs_inode_recharge). */
+	uint32_t charge;
+	/* It has had no name and no open handle at some point: nothing can
+	 * reach it again but the kernel's references, and it no longer
+	 * counts against nr_inodes (ns write lock). */
+	bool orphaned;
 	/* References the kernel (the core's caller) holds; the inode is freed
 	 * when this, nlink and nopen are all zero. */
 	_Atomic uint64_t nlookup;
@@ -45,6 +54,7 @@ struct mfs_inode {
 	uint64_t size;          /* regular files and symlinks; dirs compute theirs */
 	struct timespec atime, mtime, ctime, btime;
 	struct mfs_xattrs xattrs;
+	struct mfs_ovl *ovl; /* what it came from in a lower layer, or NULL */
 
 	union {
 		struct mfs_data data; /* S_IFREG */
@@ -62,13 +72,22 @@ struct mfs_fs {
 	pthread_rwlock_t ns_lock;  /* the namespace and the table (fs.h, level 1) */
 	struct mfs_inode *table;   /* every live inode, by ino (uthash) */
 	struct mfs_inode *root;
-	uint64_t next_ino;         /* next number to hand out */
-	/* Inodes in the table plus one per extra hard link of a file, as
-	 * tmpfs charges them against nr_inodes (ns write lock). */
+	uint64_t next_ino;         /* next number to hand out (stubs get theirs too) */
+	/* Sum of every inode's charge: what counts against nr_inodes (ns
+	 * write lock). */
 	uint64_t ninodes;
 	uint64_t max_inodes;       /* nr_inodes= */
 	struct mfs_space space;    /* file contents against size= */
 	int table_oom;             /* uthash's allocation-failure flag (ns write lock) */
+
+	/* Lower layers (overlay.h), topmost first; immutable after mfs_fs_new. */
+	struct mfs_lower **layers;
+	unsigned nlayers;
+	int lower_uid_set, lower_gid_set;
+	uid_t lower_uid;
+	gid_t lower_gid;
+	struct mfs_hardlink *links; /* lower inodes with several names (ns write lock) */
+	struct mfs_maps maps;       /* lower mappings (copyup.h) */
 };
 
 /* inode.c */
@@ -81,7 +100,19 @@ void mfs_inode_maybe_free(struct mfs_fs *fs, struct mfs_inode *inode);
 void mfs_inode_fill(const struct mfs_inode *inode, struct mfs_attr *out);
 void mfs_inode_fill_locked(struct mfs_inode *inode, struct mfs_attr *out);
 void mfs_inode_kill_priv(struct mfs_inode *inode);
+uint32_t mfs_inode_charge_due(const struct mfs_inode *inode);
+void mfs_inode_recharge(struct mfs_fs *fs, struct mfs_inode *inode);
+int mfs_inode_add_table(struct mfs_fs *fs, struct mfs_inode *inode);
+void mfs_inode_init_fields(struct mfs_inode *inode, mode_t mode);
 int mfs_check_name(const char *name, size_t *len);
+void mfs_file_truncate(struct mfs_fs *fs, struct mfs_inode *inode, uint64_t size);
+
+/* A symlink target over MFS_SHORT_SYMLINK_LEN takes a chunk of size=, as on
+ * tmpfs, unless it came from lower (then it is not memfs's to count). */
+static inline int mfs_symlink_charged(const struct mfs_inode *i)
+{
+	return i->size > MFS_SHORT_SYMLINK_LEN && !i->ovl;
+}
 
 static inline int mfs_is_dir(const struct mfs_inode *i)
 {

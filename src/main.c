@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "lower.h"
 #include "ops.h"
 #include "options.h"
 
@@ -32,6 +34,72 @@ static int run_session(struct fuse_session *se, const struct fuse_cmdline_opts *
 	return ret;
 }
 
+/* Is path below dir (both absolute, canonical)? */
+static int is_below(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (n == 1) /* "/" */
+		return path[1] != '\0';
+	return strncmp(path, dir, n) == 0 && path[n] == '/';
+}
+
+/*
+ * Open the lower= directories into cfg->params (the core takes them over),
+ * and give the root the attributes of the topmost one where mode=, uid=,
+ * gid= were not given.  One "memfs: ..." line and -1 on any problem.  The
+ * mount point may be a lower directory itself (it is opened before the
+ * mount covers it) but not inside one: memfs would list its own mount.
+ */
+static int open_lowers(struct memfs_config *cfg)
+{
+	struct mfs_params *p = &cfg->params;
+	struct stat st;
+	int err;
+
+	if (cfg->nlower == 0)
+		return 0;
+	p->lowers = calloc(cfg->nlower, sizeof(*p->lowers));
+	if (!p->lowers)
+		return fprintf(stderr, "memfs: out of memory\n"), -1;
+	for (unsigned i = 0; i < cfg->nlower; i++) {
+		const char *dir = cfg->lower_dirs[i];
+		char *real = realpath(dir, NULL);
+
+		if (real && is_below(cfg->mountpoint, real)) {
+			fprintf(stderr, "memfs: mount point '%s' is inside lower directory '%s'\n",
+				cfg->mountpoint, dir);
+			free(real);
+			goto fail;
+		}
+		free(real);
+		err = mfs_lower_open(dir, &p->lowers[i]);
+		if (err) {
+			fprintf(stderr, "memfs: lower directory '%s': %s\n", dir, strerror(-err));
+			goto fail;
+		}
+		p->nlowers++;
+	}
+	err = mfs_lower_lstat(p->lowers[0], "", &st);
+	if (err) {
+		fprintf(stderr, "memfs: lower directory '%s': %s\n", cfg->lower_dirs[0],
+			strerror(-err));
+		goto fail;
+	}
+	if (!cfg->root_mode_given)
+		p->root_mode = st.st_mode & 07777;
+	if (!cfg->root_uid_given)
+		p->root_uid = p->lower_uid_set ? p->lower_uid : st.st_uid;
+	if (!cfg->root_gid_given)
+		p->root_gid = p->lower_gid_set ? p->lower_gid : st.st_gid;
+	return 0;
+fail:
+	for (unsigned i = 0; i < p->nlowers; i++)
+		mfs_lower_close(p->lowers[i]);
+	p->nlowers = 0;
+	return -1;
+}
+
 int main(int argc, char *argv[])
 {
 	struct memfs_config cfg;
@@ -48,7 +116,9 @@ int main(int argc, char *argv[])
 	}
 	if (fuse_parse_cmdline(&args, &o) != 0)
 		goto out_args;
-	err = mfs_fs_new(&cfg.params, &m.fs);
+	if (open_lowers(&cfg))
+		goto out_args;
+	err = mfs_fs_new(&cfg.params, &m.fs); /* closes the lowers if it fails */
 	if (err) {
 		fprintf(stderr, "memfs: cannot create the filesystem: %s\n", strerror(-err));
 		goto out_args;
@@ -80,6 +150,7 @@ out_fs:
 out_args:
 	free(o.mountpoint);
 	fuse_opt_free_args(&args);
+	free(cfg.params.lowers);
 	memfs_config_free(&cfg);
 	return ret;
 }

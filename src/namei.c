@@ -44,6 +44,9 @@ static int lookup(struct mfs_fs *fs, uint64_t parent, const char *name, int take
 	size_t len;
 	int err;
 
+	/* a name listed from lower becomes an inode on its first lookup */
+	if (fs->nlayers && (err = mfs_ovl_prepare(fs, parent, name)))
+		return err;
 	ns_read(fs);
 	err = get_dir(fs, parent, &dir);
 	if (err)
@@ -57,6 +60,10 @@ static int lookup(struct mfs_fs *fs, uint64_t parent, const char *name, int take
 		if (err)
 			goto out;
 		e = mfs_dir_find(&dir->u.dir.entries, name, len);
+		if (e && mfs_dirent_is_stub(e)) {
+			err = -EIO; /* cannot happen: prepared above, and entries never revert */
+			goto out;
+		}
 		inode = e ? e->inode : NULL;
 	}
 	if (!inode) {
@@ -222,6 +229,8 @@ int mfs_create(struct mfs_fs *fs, const struct mfs_cred *cred, uint64_t parent, 
 	size_t len;
 	int err;
 
+	if (fs->nlayers && (err = mfs_ovl_prepare(fs, parent, name)))
+		return err;
 	ns_write(fs);
 	err = get_dir(fs, parent, &dir);
 	if (err)
@@ -230,6 +239,8 @@ int mfs_create(struct mfs_fs *fs, const struct mfs_cred *cred, uint64_t parent, 
 	if (err)
 		goto out;
 	e = mfs_dir_find(&dir->u.dir.entries, name, len);
+	if (e && mfs_dirent_is_stub(e) && (err = mfs_ovl_resolve_locked(fs, dir, e)))
+		goto out;
 	if (e) {
 		/* The kernel's view was stale: O_CREAT on an existing name opens it. */
 		inode = e->inode;
@@ -242,11 +253,12 @@ int mfs_create(struct mfs_fs *fs, const struct mfs_cred *cred, uint64_t parent, 
 			goto out;
 		}
 		if ((flags & O_TRUNC) && mfs_is_reg(inode)) {
-			mfs_data_truncate(&inode->u.data, &fs->space, 0);
-			inode->size = 0;
+			mfs_file_truncate(fs, inode, 0);
 			mfs_now(&inode->mtime);
 			inode->ctime = inode->mtime;
 		}
+		if (mfs_is_reg(inode) && (err = mfs_copyup_open(fs, inode)))
+			goto out;
 		atomic_fetch_add(&inode->nlookup, 1);
 	} else {
 		err = make_node(fs, cred, parent, name, S_IFREG | (mode & 07777), 0, NULL, &inode);
@@ -265,6 +277,7 @@ int mfs_link(struct mfs_fs *fs, uint64_t ino, uint64_t newparent, const char *ne
 {
 	struct mfs_inode *dir, *inode;
 	struct timespec now;
+	uint32_t due;
 	size_t len;
 	int err;
 
@@ -285,14 +298,19 @@ int mfs_link(struct mfs_fs *fs, uint64_t ino, uint64_t newparent, const char *ne
 	err = prepare_new_name(fs, newparent, newname, &dir, &len);
 	if (err)
 		goto out;
-	err = -ENOSPC; /* an extra link costs an inode, as on tmpfs */
-	if (fs->ninodes >= fs->max_inodes)
+	/* an extra link costs an inode, as on tmpfs (but not the links a
+	 * lower file came with) */
+	inode->nlink++;
+	due = mfs_inode_charge_due(inode);
+	inode->nlink--;
+	err = -ENOSPC;
+	if (due > inode->charge && fs->ninodes + (due - inode->charge) > fs->max_inodes)
 		goto out;
 	err = mfs_dir_add(&dir->u.dir.entries, newname, len, inode, NULL);
 	if (err)
 		goto out;
-	fs->ninodes++;
 	inode->nlink++;
+	mfs_inode_recharge(fs, inode);
 	mfs_now(&now);
 	inode->ctime = now;
 	dir_touch(dir, &now);
@@ -319,15 +337,16 @@ static int find_entry(struct mfs_fs *fs, uint64_t parent, const char *name,
 	if (err)
 		return err;
 	*ep = mfs_dir_find(&(*dirp)->u.dir.entries, name, len);
-	return *ep ? 0 : -ENOENT;
+	if (!*ep)
+		return -ENOENT;
+	return mfs_dirent_is_stub(*ep) ? mfs_ovl_resolve_locked(fs, *dirp, *ep) : 0;
 }
 
 /* A file loses one of its names; an extra link gives its inode charge back. */
 static void drop_link(struct mfs_fs *fs, struct mfs_inode *inode)
 {
-	if (inode->nlink > 1)
-		fs->ninodes--;
 	inode->nlink--;
+	mfs_inode_recharge(fs, inode);
 }
 
 /*
@@ -343,6 +362,7 @@ static void drop_name(struct mfs_fs *fs, struct mfs_inode *dir, struct mfs_diren
 	if (mfs_is_dir(inode)) {
 		inode->nlink = 0;
 		dir->nlink--;
+		mfs_inode_recharge(fs, inode);
 	} else {
 		drop_link(fs, inode);
 	}
@@ -358,6 +378,8 @@ static int remove_name(struct mfs_fs *fs, uint64_t parent, const char *name, int
 	struct timespec now;
 	int err;
 
+	if (fs->nlayers && (err = mfs_ovl_prepare(fs, parent, name)))
+		return err;
 	ns_write(fs);
 	err = find_entry(fs, parent, name, &dir, &e);
 	if (err)
@@ -465,6 +487,7 @@ static int rename_move(struct mfs_fs *fs, struct mfs_inode *odir, struct mfs_dir
 		if (mfs_is_dir(dst)) {
 			dst->nlink = 0;
 			ndir->nlink--;
+			mfs_inode_recharge(fs, dst);
 		} else {
 			drop_link(fs, dst);
 		}
@@ -498,6 +521,9 @@ int mfs_rename(struct mfs_fs *fs, uint64_t parent, const char *name, uint64_t ne
 		return -EINVAL;
 	if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE))
 		return -EINVAL;
+	if (fs->nlayers && ((err = mfs_ovl_prepare(fs, parent, name)) ||
+			    (err = mfs_ovl_prepare(fs, newparent, newname))))
+		return err;
 	ns_write(fs);
 	err = find_entry(fs, parent, name, &odir, &oe);
 	if (err)
@@ -512,6 +538,8 @@ int mfs_rename(struct mfs_fs *fs, uint64_t parent, const char *name, uint64_t ne
 	if (err)
 		goto out;
 	ne = mfs_dir_find(&ndir->u.dir.entries, newname, len);
+	if (ne && mfs_dirent_is_stub(ne) && (err = mfs_ovl_resolve_locked(fs, ndir, ne)))
+		goto out;
 	if (flags & RENAME_EXCHANGE) {
 		err = ne ? 0 : -ENOENT;
 		if (!err && ne->inode != oe->inode)
@@ -574,6 +602,17 @@ static int fill_one(struct mfs_inode *inode, const char *name, uint64_t next, in
 	return 0;
 }
 
+/* A stub: its number and type, no attributes and no reference (fs.h). */
+static int fill_stub(const struct mfs_dirent *e, mfs_dir_fill fill, void *ctx)
+{
+	struct stat st;
+
+	memset(&st, 0, sizeof(st));
+	st.st_ino = e->stub_ino;
+	st.st_mode = mfs_dirent_stub_mode(e);
+	return fill(ctx, e->name, &st, e->pos);
+}
+
 int mfs_readdir(struct mfs_fs *fs, uint64_t ino, uint64_t off, int plus, mfs_dir_fill fill,
 		void *ctx)
 {
@@ -592,7 +631,8 @@ int mfs_readdir(struct mfs_fs *fs, uint64_t ino, uint64_t off, int plus, mfs_dir
 		goto out;
 	for (e = mfs_dir_next(&dir->u.dir.entries, off < 2 ? 2 : off); e;
 	     e = mfs_dir_next(&dir->u.dir.entries, e->pos)) {
-		if (fill_one(e->inode, e->name, e->pos, plus, 0, fill, ctx))
+		if (mfs_dirent_is_stub(e) ? fill_stub(e, fill, ctx)
+					  : fill_one(e->inode, e->name, e->pos, plus, 0, fill, ctx))
 			break;
 	}
 out:

@@ -429,9 +429,10 @@ static int add_dirent(void *ctx, const char *name, const struct stat *st, uint64
 			.attr_timeout = cfg->attr_timeout_s,
 			.entry_timeout = cfg->entry_timeout_s,
 		};
-		/* "." and ".." carry no reference: the kernel skips them */
+		/* "." and "..", and names from lower not looked up yet
+		 * (st_nlink 0), carry no reference: the kernel only lists them */
 		int dot = name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2]));
-		e.ino = dot ? 0 : st->st_ino;
+		e.ino = dot || st->st_nlink == 0 ? 0 : st->st_ino;
 		need = fuse_add_direntry_plus(d->req, d->buf + d->used, room, name, &e,
 					      (off_t)next_off);
 	} else {

@@ -22,6 +22,12 @@ struct memfs_config {
 	int cache_readdir;
 	unsigned max_write_bytes;
 	int default_permissions;
+	/* lower=: the lower directories as given, topmost first */
+	char **lower_dirs;
+	unsigned nlower;
+	/* mode=, uid=, gid= given: otherwise, with lower=, the root takes
+	 * them from the topmost lower directory */
+	int root_mode_given, root_uid_given, root_gid_given;
 	char *source;     /* fsname shown by mount; "memfs" unless given */
 	char *mountpoint; /* absolute path, checked to be a directory */
 };
