@@ -88,6 +88,13 @@ static ssize_t check_name(const char *name)
 	return err ? err : len;
 }
 
+int mfs_xattr_name_ok(const char *name)
+{
+	ssize_t len = check_name(name);
+
+	return len < 0 ? (int)len : 0;
+}
+
 static int is_named(const struct mfs_xattr *x, const char *name, size_t len)
 {
 	return x->name_len == len && memcmp(x->data, name, len) == 0;

@@ -44,6 +44,9 @@ int mfs_xattr_set(struct mfs_xattrs *xs, const char *name, const void *value, si
  */
 ssize_t mfs_xattr_get(const struct mfs_xattrs *xs, const char *name, void *buf, size_t size);
 
+/* 0 if name is one getxattr could find, else its error (-ERANGE, -EOPNOTSUPP, -EINVAL). */
+int mfs_xattr_name_ok(const char *name);
+
 /* listxattr: the NUL-separated names; size 0 probes; -ERANGE if too small. */
 ssize_t mfs_xattr_list(const struct mfs_xattrs *xs, char *buf, size_t size);
 
