@@ -141,6 +141,8 @@ void mfs_inode_recharge(struct mfs_fs *fs, struct mfs_inode *inode)
 		inode->orphaned = true;
 		if (S_ISREG(inode->type))
 			mfs_data_free(&inode->u.data, &fs->space);
+		if (inode->ovl)
+			mfs_ovl_unlink_hardlink(fs, inode);
 	}
 	due = mfs_inode_charge_due(inode);
 

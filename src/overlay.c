@@ -550,14 +550,22 @@ void mfs_ovl_teardown(struct mfs_fs *fs)
 	fs->nlayers = 0;
 }
 
-void mfs_ovl_free(struct mfs_fs *fs, struct mfs_inode *inode)
+void mfs_ovl_unlink_hardlink(struct mfs_fs *fs, struct mfs_inode *inode)
 {
 	struct mfs_ovl *o = inode->ovl;
 
 	if (o->hl) {
 		HASH_DEL(fs->links, o->hl);
 		mfs_free(o->hl);
+		o->hl = NULL;
 	}
+}
+
+void mfs_ovl_free(struct mfs_fs *fs, struct mfs_inode *inode)
+{
+	struct mfs_ovl *o = inode->ovl;
+
+	mfs_ovl_unlink_hardlink(fs, inode);
 	if (S_ISREG(inode->type))
 		mfs_copyup_close(fs, inode);
 	mfs_free(o->masks);
