@@ -147,7 +147,11 @@ struct mfs_setattr {
 	struct timespec atime, mtime, ctime;
 };
 
-/* Any change sets ctime to now (unless MFS_SET_CTIME); a size change also mtime. */
+/*
+ * Every call sets ctime to now (unless MFS_SET_CTIME), even with nothing to
+ * set: that is chown(f, -1, -1), which Linux filesystems answer by touching
+ * ctime.  A size change also sets mtime.
+ */
 int mfs_setattr(struct mfs_fs *fs, uint64_t ino, const struct mfs_setattr *sa,
 		struct mfs_attr *out);
 

@@ -317,8 +317,8 @@ int mfs_setattr(struct mfs_fs *fs, uint64_t ino, const struct mfs_setattr *sa,
 		inode->mtime = sa->mtime;
 	if (sa->valid & MFS_SET_CTIME)
 		inode->ctime = sa->ctime;
-	else if (sa->valid)
-		inode->ctime = now;
+	else
+		inode->ctime = now; /* also for an empty set: chown(f, -1, -1) */
 	if (out)
 		mfs_inode_fill(inode, out);
 out:

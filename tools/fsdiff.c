@@ -2386,6 +2386,8 @@ static enum run_status run_ops(struct ctx *c, const struct op *ops, long n, doub
 		static const struct op none = {.kind = OP_STAT}; /* names "." only */
 
 		memset(&rp, 0, sizeof(rp));
+		take_snapshot(a, &a->cur);
+		take_snapshot(b, &b->cur);
 		compare_sides(c, a, b, &none, true, &rp);
 		if (rp.n) {
 			fprintf(stderr, "fsdiff: the lower tree of seed %" PRIu64
@@ -2798,8 +2800,8 @@ static void report_divergence(struct ctx *c, uint64_t seed, const struct op *ops
 	for (long i = 0; i < n; i++)
 		printf("%s%ld", i ? "," : "", red[i].step);
 	if (c->memfs_bin)
-		printf(" --memfs %s%s%s\n", c->memfs_bin, c->memfs_opts[0] ? " --memfs-opts " : "",
-		       c->memfs_opts);
+		printf(" --memfs %s%s%s%s\n", c->memfs_bin, c->memfs_opts[0] ? " --memfs-opts " : "",
+		       c->memfs_opts, c->lower ? " --lower" : "");
 	else
 		printf(" DIR_A DIR_B\n");
 	fflush(stdout);
