@@ -527,6 +527,14 @@ START_TEST(truncate_down_and_up_shows_lower_bytes_only_below_the_cut)
 	ck_assert(memcmp(buf, "0123\0\0\0\0\0\0", 10) == 0);
 	ck_assert_uint_eq(used_blocks(fs), 0);
 	ck_assert_int_eq(st_of(fs, "f").st_blocks, 8);
+	/* grown past the lower file's own end: the bytes there are zeros,
+	 * read without touching the mapping */
+	sa.size = 100;
+	ck_assert_int_eq(mfs_setattr(fs, f, &sa, NULL), 0);
+	ck_assert_int_eq(mfs_pread(fs, f, buf, 10, 50), 10);
+	ck_assert(memcmp(buf, "\0\0\0\0\0\0\0\0\0\0", 10) == 0);
+	ck_assert_int_eq(mfs_pread(fs, f, buf, 6, 2), 6);
+	ck_assert(memcmp(buf, "23\0\0\0\0", 6) == 0);
 	finish(fs);
 }
 END_TEST
