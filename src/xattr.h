@@ -20,11 +20,15 @@
 
 struct mfs_xattr; /* one attribute; private to xattr.c */
 
+/* One pointer per inode: most have no attribute, the rest a handful. */
 struct mfs_xattrs {
 	struct mfs_xattr *head; /* in the order they were first set */
-	size_t list_bytes;      /* sum of (name length + 1): listxattr's size */
-	size_t value_bytes;     /* sum of value sizes, for accounting */
 };
+
+/* Sum of (name length + 1) over the attributes: listxattr's size. */
+size_t mfs_xattrs_list_bytes(const struct mfs_xattrs *xs);
+/* Sum of the value sizes. */
+size_t mfs_xattrs_value_bytes(const struct mfs_xattrs *xs);
 
 void mfs_xattrs_init(struct mfs_xattrs *xs);
 void mfs_xattrs_free(struct mfs_xattrs *xs);
