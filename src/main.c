@@ -63,6 +63,12 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "memfs: cannot mount on '%s'\n", cfg.mountpoint);
 		goto out_signals;
 	}
+	err = fuse_compat_attach(se, &m.compat, FUSE_COMPAT_KILLPRIV_V2 | FUSE_COMPAT_PARALLEL_DIROPS,
+				 o.debug);
+	if (err) {
+		fprintf(stderr, "memfs: cannot set up the FUSE channel: %s\n", strerror(-err));
+		goto out_unmount;
+	}
 	if (fuse_daemonize(o.foreground) != 0)
 		goto out_unmount;
 	/* libfuse 3.14 reports an exit by SIGINT/SIGTERM/SIGHUP as that

@@ -135,6 +135,38 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_attr(req, &a.st, M(req)->cfg->attr_timeout_s);
 }
 
+/*
+ * FUSE_HANDLE_KILLPRIV_V2 made clearing set-id bits ours (fuse_compat.h):
+ * the mode ino must get, or 0 if nothing goes.  no_fsetid: the kernel
+ * said the caller lacks CAP_FSETID; otherwise uid 0 is taken to have it.
+ * The kernel holds the inode lock across the request, so the mode cannot
+ * change between this look and the change.
+ */
+static mode_t mode_without_setid(fuse_req_t req, fuse_ino_t ino, int no_fsetid)
+{
+	struct mfs_attr a;
+	mode_t kill;
+
+	if (mfs_getattr(M(req)->fs, ino, &a) != 0 || !S_ISREG(a.st.st_mode))
+		return 0;
+	if (!no_fsetid)
+		no_fsetid = fuse_req_ctx(req)->uid != 0;
+	kill = fuse_compat_setid_to_clear(req, a.st.st_mode, a.st.st_gid, no_fsetid);
+	return kill ? (a.st.st_mode & 07777 & ~kill) | S_IFREG : 0;
+}
+
+/* Truncate (the kernel's flag says: no CAP_FSETID), chown, or the rest of
+ * the kernel's own clearing (an empty SETATTR): the mode goes with the rest. */
+static void add_setid_clearing(fuse_req_t req, fuse_ino_t ino, int to_set, struct mfs_setattr *sa)
+{
+	mode_t mode = mode_without_setid(req, ino, (to_set & FUSE_SET_ATTR_SIZE) != 0);
+
+	if (mode) {
+		sa->valid |= MFS_SET_MODE;
+		sa->mode = mode;
+	}
+}
+
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
@@ -165,6 +197,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (to_set & map[i].fuse)
 			sa.valid |= map[i].mfs;
+	if (fuse_compat_killpriv_v2(&M(req)->compat) && !(to_set & FUSE_SET_ATTR_MODE) &&
+	    fuse_compat_setattr_kills_suidgid(to_set))
+		add_setid_clearing(req, ino, to_set, &sa);
 	err = mfs_setattr(M(req)->fs, ino, &sa, &a);
 	if (err)
 		fuse_reply_err(req, -err);
@@ -363,13 +398,37 @@ static ssize_t fill_from_bufvec(void *ctx, const struct iovec *iov, int n)
 	return (ssize_t)total;
 }
 
+/*
+ * The kernel caches the mode, does not refresh it after a write, and would
+ * let exec(2) honour a bit that is gone: have it ask again.
+ */
+static void clear_setid_for_write(fuse_req_t req, fuse_ino_t ino, int no_fsetid)
+{
+	struct mfs_setattr sa = {.valid = MFS_SET_MODE};
+
+	sa.mode = mode_without_setid(req, ino, no_fsetid);
+	if (sa.mode && mfs_setattr(M(req)->fs, ino, &sa, NULL) == 0)
+		fuse_lowlevel_notify_inval_inode(M(req)->se, ino, -1, 0);
+}
+
 static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf, off_t off,
 			 struct fuse_file_info *fi)
 {
+	struct memfs *m = M(req);
+	int kill = fuse_compat_write_kills_suidgid(in_buf, off);
+
 	(void)fi;
+	/*
+	 * FUSE_WRITE_KILL_SUIDGID (the writer lacks CAP_FSETID): clear the
+	 * set-id bits first, as Linux does.  The kernel sets it on O_DIRECT
+	 * writes whatever was negotiated; with KILLPRIV_V2 on every write, and
+	 * where it cannot be read (spliced data) the bits go, the safe side.
+	 */
+	if (kill > 0 || (kill < 0 && fuse_compat_killpriv_v2(&m->compat)))
+		clear_setid_for_write(req, ino, kill > 0);
 	/* O_APPEND offsets are the kernel's: it holds the inode lock and the
 	 * size; honouring fi->flags here would misplace mmap write-backs. */
-	reply_size(req, mfs_write(M(req)->fs, ino, (uint64_t)off, fuse_buf_size(in_buf), 0,
+	reply_size(req, mfs_write(m->fs, ino, (uint64_t)off, fuse_buf_size(in_buf), 0,
 				  fill_from_bufvec, in_buf));
 }
 

@@ -7,6 +7,7 @@
 #include <fuse_lowlevel.h>
 
 #include "fs.h"
+#include "fuse_compat.h"
 #include "options.h"
 
 /* What every request handler finds through fuse_req_userdata(). */
@@ -14,6 +15,7 @@ struct memfs {
 	struct mfs_fs *fs;
 	const struct memfs_config *cfg;
 	struct fuse_session *se; /* for notifications to the kernel */
+	struct fuse_compat compat; /* INIT flags libfuse 3.14 cannot ask for */
 };
 
 extern const struct fuse_lowlevel_ops memfs_ops;
