@@ -1,7 +1,8 @@
 /*
- * fuse_compat.c — negotiate FUSE_HANDLE_KILLPRIV_V2 and FUSE_PARALLEL_DIROPS
- * with libfuse 3.14, and read the write flags it drops.  See fuse_compat.h
- * for what they buy; this file goes when libfuse >= 3.17 is required.
+ * fuse_compat.c — negotiate FUSE_HANDLE_KILLPRIV_V2, FUSE_PARALLEL_DIROPS and
+ * FUSE_DIRECT_IO_ALLOW_MMAP with libfuse 3.14, and read the write flags it
+ * drops.  See fuse_compat.h for what they buy; this file goes when libfuse
+ * >= 3.17 is required.
  *
  * How: libfuse 3.14 sends every message to the kernel through
  * se->io->writev once fuse_session_custom_io() installed one.  The hooks
@@ -50,6 +51,9 @@
  *    by root then clears set-id bits, as one by any other user would.
  *  - PARALLEL_DIROPS lets lookups and readdirs of one directory run at
  *    once; the core serialises what it must itself (fs.h: ns_lock).
+ *  - DIRECT_IO_ALLOW_MMAP (flags2, asked for with cache=none only) lets a
+ *    direct-I/O file be mapped MAP_SHARED through the page cache, which
+ *    the kernel keeps coherent with direct reads and writes itself.
  */
 #include <errno.h>
 #include <linux/fuse.h>
@@ -61,6 +65,11 @@
 #include <unistd.h>
 
 #include "ops.h"
+
+/* <linux/fuse.h> of Debian 12 is protocol 7.38; this came in 7.39 */
+#ifndef FUSE_DIRECT_IO_ALLOW_MMAP
+#define FUSE_DIRECT_IO_ALLOW_MMAP (1ULL << 36)
+#endif
 
 static struct fuse_compat *compat_of(void *userdata)
 {
@@ -80,6 +89,8 @@ static ssize_t compat_read(int fd, void *buf, size_t len, void *userdata)
 		const struct fuse_init_in *arg = (const void *)(in + 1);
 		c->init_unique = in->unique;
 		c->offered = arg->major == 7 ? arg->flags : 0;
+		if (c->offered & FUSE_INIT_EXT)
+			c->offered |= (uint64_t)arg->flags2 << 32;
 	}
 	return n;
 }
@@ -88,22 +99,27 @@ static void edit_init_reply(struct fuse_compat *c, struct iovec *iov, int count)
 {
 	const struct fuse_out_header *out = iov[0].iov_base;
 	struct fuse_init_out *arg;
-	uint32_t add;
+	uint64_t add;
 
 	if (out->unique != c->init_unique || out->error != 0 || count != 2 ||
-	    iov[1].iov_len < offsetof(struct fuse_init_out, max_background))
+	    iov[1].iov_len < offsetof(struct fuse_init_out, unused))
 		return;
 	arg = iov[1].iov_base;
 	if (arg->major != 7) /* libfuse asks for a second INIT */
 		return;
 	add = c->want & c->offered;
-	arg->flags |= add;
+	if (!(arg->flags & FUSE_INIT_EXT)) /* no flags2 in this reply */
+		add &= 0xffffffffu;
+	arg->flags |= (uint32_t)add;
+	arg->flags2 |= (uint32_t)(add >> 32);
 	atomic_store(&c->granted, add);
 	atomic_store_explicit(&c->init_seen, 1, memory_order_release);
 	if (c->debug)
-		fprintf(stderr, "   memfs: INIT reply flags |= 0x%08x (%s%s)\n", add,
+		fprintf(stderr, "   memfs: INIT reply flags |= 0x%016llx (%s%s%s)\n",
+			(unsigned long long)add,
 			add & FUSE_HANDLE_KILLPRIV_V2 ? "HANDLE_KILLPRIV_V2 " : "",
-			add & FUSE_PARALLEL_DIROPS ? "PARALLEL_DIROPS" : "");
+			add & FUSE_PARALLEL_DIROPS ? "PARALLEL_DIROPS " : "",
+			add & FUSE_DIRECT_IO_ALLOW_MMAP ? "DIRECT_IO_ALLOW_MMAP" : "");
 }
 
 static ssize_t compat_writev(int fd, struct iovec *iov, int count, void *userdata)
@@ -144,6 +160,8 @@ int fuse_compat_attach(struct fuse_session *se, struct fuse_compat *c, unsigned 
 		c->want |= FUSE_HANDLE_KILLPRIV_V2;
 	if (want & FUSE_COMPAT_PARALLEL_DIROPS)
 		c->want |= FUSE_PARALLEL_DIROPS;
+	if (want & FUSE_COMPAT_DIRECT_IO_ALLOW_MMAP)
+		c->want |= FUSE_DIRECT_IO_ALLOW_MMAP;
 	c->debug = debug;
 	return fuse_session_custom_io(se, &io, fuse_session_fd(se));
 }
@@ -151,6 +169,11 @@ int fuse_compat_attach(struct fuse_session *se, struct fuse_compat *c, unsigned 
 int fuse_compat_killpriv_v2(const struct fuse_compat *c)
 {
 	return (atomic_load(&c->granted) & FUSE_HANDLE_KILLPRIV_V2) != 0;
+}
+
+int fuse_compat_direct_io_mmap(const struct fuse_compat *c)
+{
+	return (atomic_load(&c->granted) & FUSE_DIRECT_IO_ALLOW_MMAP) != 0;
 }
 
 int fuse_compat_write_kills_suidgid(const struct fuse_bufvec *buf, off_t off)

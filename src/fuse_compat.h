@@ -11,6 +11,8 @@
  *  - FUSE_PARALLEL_DIROPS: lookups and readdirs in one directory may run
  *    in parallel (libfuse 3.14 lists it in conn->capable but never puts it
  *    in the INIT reply).
+ *  - FUSE_DIRECT_IO_ALLOW_MMAP (Linux 6.6): files opened with direct I/O
+ *    (cache=none) may still be mapped MAP_SHARED.
  *
  * Both are bits of the INIT reply.  fuse_compat_attach() routes the
  * session's /dev/fuse traffic through fuse_session_custom_io() with hooks
@@ -26,18 +28,19 @@
 #include <stdint.h>
 
 struct fuse_compat {
-	uint32_t want;	      /* INIT flags (<linux/fuse.h>) to add if offered */
-	int debug;	      /* -d: say what was added */
-	uint64_t init_unique; /* the INIT request's id, to find its reply */
-	uint32_t offered;     /* the kernel's INIT request flags */
-	atomic_uint granted;  /* INIT flags memfs added to the reply */
-	atomic_int init_seen; /* the INIT reply has gone by */
+	uint64_t want;		  /* INIT flags (<linux/fuse.h>) to add if offered */
+	int debug;		  /* -d: say what was added */
+	uint64_t init_unique;	  /* the INIT request's id, to find its reply */
+	uint64_t offered;	  /* the kernel's INIT request flags (flags2 << 32) */
+	_Atomic uint64_t granted; /* INIT flags memfs added to the reply */
+	atomic_int init_seen;	  /* the INIT reply has gone by */
 };
 
 /* What fuse_compat_attach() may add to the INIT reply. */
 enum {
 	FUSE_COMPAT_KILLPRIV_V2 = 1 << 0,
 	FUSE_COMPAT_PARALLEL_DIROPS = 1 << 1,
+	FUSE_COMPAT_DIRECT_IO_ALLOW_MMAP = 1 << 2,
 };
 
 /*
@@ -49,6 +52,8 @@ int fuse_compat_attach(struct fuse_session *se, struct fuse_compat *c, unsigned 
 
 /* Whether the kernel runs this mount with FUSE_HANDLE_KILLPRIV_V2. */
 int fuse_compat_killpriv_v2(const struct fuse_compat *c);
+/* Whether the kernel lets direct-I/O files be mapped MAP_SHARED. */
+int fuse_compat_direct_io_mmap(const struct fuse_compat *c);
 
 /*
  * For a WRITE request: did the kernel ask the daemon to clear the set-id

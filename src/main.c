@@ -63,7 +63,9 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "memfs: cannot mount on '%s'\n", cfg.mountpoint);
 		goto out_signals;
 	}
-	err = fuse_compat_attach(se, &m.compat, FUSE_COMPAT_KILLPRIV_V2 | FUSE_COMPAT_PARALLEL_DIROPS,
+	err = fuse_compat_attach(se, &m.compat,
+				 FUSE_COMPAT_KILLPRIV_V2 | FUSE_COMPAT_PARALLEL_DIROPS |
+					 (cfg.cache == MEMFS_CACHE_NONE ? FUSE_COMPAT_DIRECT_IO_ALLOW_MMAP : 0),
 				 o.debug);
 	if (err) {
 		fprintf(stderr, "memfs: cannot set up the FUSE channel: %s\n", strerror(-err));

@@ -59,15 +59,18 @@ static void set_file_flags(fuse_req_t req, struct fuse_file_info *fi)
 
 	fi->fh = 0;
 	fi->keep_cache = cfg->keep_cache;
-	/* Written through, every byte is already here: close needs no FLUSH.
-	 * With the writeback cache, FLUSH makes close(2) write dirty pages
-	 * back and report an error such as ENOSPC. */
+	/* cache=none: reads and writes bypass the page cache */
+	fi->direct_io = cfg->cache == MEMFS_CACHE_NONE;
+	/* Written through, every byte is already here: close needs no FLUSH
+	 * (with the writeback cache the kernel ignores noflush and writes the
+	 * dirty pages back at close, which reports an error such as ENOSPC). */
 	fi->noflush = !cfg->writeback;
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	const struct memfs_config *cfg = ((struct memfs *)userdata)->cfg;
+	struct memfs *m = userdata;
+	const struct memfs_config *cfg = m->cfg;
 
 	/* truncation comes as SETATTR, which also carries the setuid clearing
 	 * the kernel computes; an O_TRUNC open would lose it */
@@ -89,6 +92,17 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	conn->max_write = cfg->max_write_bytes;
+	/*
+	 * memfs keeps no per-open state (the kernel holds a lookup reference
+	 * on every open inode), and what the kernel assumes when it opens
+	 * without asking is keep_cache (and cache_readdir for directories):
+	 * then open and close cost no request.  op_open, op_create and
+	 * op_opendir say so with ENOSYS, once.
+	 */
+	m->open_without_request =
+		cfg->cache == MEMFS_CACHE_ALWAYS && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT);
+	m->opendir_without_request =
+		cfg->cache_readdir && (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT);
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -293,7 +307,13 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int err = mfs_open(M(req)->fs, ino, fi->flags);
+	int err;
+
+	if (M(req)->open_without_request) {
+		fuse_reply_err(req, ENOSYS); /* the kernel opens by itself from now on */
+		return;
+	}
+	err = mfs_open(M(req)->fs, ino, fi->flags);
 
 	if (err) {
 		fuse_reply_err(req, -err);
@@ -310,8 +330,15 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct mfs_cred c = cred_of(req);
 	struct fuse_entry_param e = {0};
 	struct mfs_attr a;
-	int err = mfs_create(M(req)->fs, &c, parent, name, mode, fi->flags, &a);
+	int err;
 
+	/* without CREATE the kernel makes the file with MKNOD and then opens
+	 * it without asking: no RELEASE follows */
+	if (M(req)->open_without_request) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	err = mfs_create(M(req)->fs, &c, parent, name, mode, fi->flags, &a);
 	if (err) {
 		fuse_reply_err(req, -err);
 		return;
@@ -426,17 +453,14 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 	 */
 	if (kill > 0 || (kill < 0 && fuse_compat_killpriv_v2(&m->compat)))
 		clear_setid_for_write(req, ino, kill > 0);
+	/* cache=none: a direct-I/O write skips the kernel's file_remove_privs(),
+	 * which would remove the file's capabilities, whoever writes */
+	if (m->cfg->cache == MEMFS_CACHE_NONE)
+		mfs_removexattr(m->fs, ino, "security.capability");
 	/* O_APPEND offsets are the kernel's: it holds the inode lock and the
 	 * size; honouring fi->flags here would misplace mmap write-backs. */
 	reply_size(req, mfs_write(m->fs, ino, (uint64_t)off, fuse_buf_size(in_buf), 0,
 				  fill_from_bufvec, in_buf));
-}
-
-static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, 0);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -456,7 +480,13 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int err = mfs_opendir(M(req)->fs, ino);
+	int err;
+
+	if (M(req)->opendir_without_request) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	err = mfs_opendir(M(req)->fs, ino);
 
 	if (err) {
 		fuse_reply_err(req, -err);
@@ -668,7 +698,9 @@ const struct fuse_lowlevel_ops memfs_ops = {
 	.create = op_create,
 	.read = op_read,
 	.write_buf = op_write_buf,
-	.flush = op_flush,
+	/* no .flush: written through, or written back by the kernel before it
+	 * would send FLUSH, nothing waits in memfs; libfuse answers ENOSYS and
+	 * the kernel stops asking */
 	.release = op_release,
 	.fsync = op_fsync,
 	.opendir = op_opendir,
