@@ -3,6 +3,7 @@
  * run the FUSE session until unmount or a signal, then free everything.
  */
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,14 @@ int main(int argc, char *argv[])
 	struct memfs m = {.cfg = &cfg};
 	int ret = 1, err;
 
+	/*
+	 * One malloc arena.  glibc gives each worker thread its own arena, an
+	 * mmap'd heap grown by mprotect() page by page: one system call per
+	 * 4 KiB chunk a write allocates.  The main arena grows with brk() in
+	 * 128 KiB steps; small allocations stay in per-thread caches anyway.
+	 * Writing 1 GiB: daemon CPU 1.70 -> 1.18 s.
+	 */
+	mallopt(M_ARENA_MAX, 1);
 	err = memfs_parse_options(argc, argv, &cfg, &args);
 	if (err) {
 		ret = err > 0 ? 0 : 1;
