@@ -444,7 +444,6 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 	struct memfs *m = M(req);
 	int kill = fuse_compat_write_kills_suidgid(in_buf, off);
 
-	(void)fi;
 	/*
 	 * FUSE_WRITE_KILL_SUIDGID (the writer lacks CAP_FSETID): clear the
 	 * set-id bits first, as Linux does.  The kernel sets it on O_DIRECT
@@ -454,8 +453,9 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 	if (kill > 0 || (kill < 0 && fuse_compat_killpriv_v2(&m->compat)))
 		clear_setid_for_write(req, ino, kill > 0);
 	/* cache=none: a direct-I/O write skips the kernel's file_remove_privs(),
-	 * which would remove the file's capabilities, whoever writes */
-	if (m->cfg->cache == MEMFS_CACHE_NONE)
+	 * which would remove the file's capabilities, whoever writes (a
+	 * write-back of a shared mapping's page does not, as on tmpfs) */
+	if (m->cfg->cache == MEMFS_CACHE_NONE && !fi->writepage)
 		mfs_removexattr(m->fs, ino, "security.capability");
 	/* O_APPEND offsets are the kernel's: it holds the inode lock and the
 	 * size; honouring fi->flags here would misplace mmap write-backs. */
