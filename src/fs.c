@@ -69,6 +69,11 @@ out_lowers:
 	return err;
 }
 
+void mfs_fs_opens_untracked(struct mfs_fs *fs)
+{
+	fs->opens_untracked = true;
+}
+
 /* Every inode is in the table, so teardown is one flat loop: no recursion. */
 void mfs_fs_destroy(struct mfs_fs *fs)
 {

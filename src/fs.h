@@ -91,6 +91,13 @@ struct mfs_attr {
 };
 
 int mfs_fs_new(const struct mfs_params *p, struct mfs_fs **out);
+/*
+ * The caller will not report opens and closes (FUSE without OPEN/RELEASE
+ * requests): a file with no name may then still be open, so its contents
+ * and charge stay until mfs_forget drops the last reference.  Call before
+ * any other operation.
+ */
+void mfs_fs_opens_untracked(struct mfs_fs *fs);
 /* Free everything: every inode, name, chunk and xattr.  Iterative. */
 void mfs_fs_destroy(struct mfs_fs *fs);
 

@@ -141,9 +141,13 @@ uint32_t mfs_inode_charge_due(const struct mfs_inode *inode)
 void mfs_inode_recharge(struct mfs_fs *fs, struct mfs_inode *inode)
 {
 	uint32_t due;
+	/* Without open counts, only the kernel's last FORGET proves a file
+	 * closed; a removed directory holds nothing to read either way. */
+	bool closed = atomic_load(&inode->nopen) == 0 &&
+		      (!fs->opens_untracked || S_ISDIR(inode->type) ||
+		       atomic_load(&inode->nlookup) == 0);
 
-	if (!inode->orphaned && inode->nlink == 0 && atomic_load(&inode->nopen) == 0 &&
-	    inode != fs->root) {
+	if (!inode->orphaned && inode->nlink == 0 && closed && inode != fs->root) {
 		/* Nothing can read it again (no name, no handle): its contents
 		 * go now, as on tmpfs, not when the kernel forgets the inode. */
 		inode->orphaned = true;

@@ -83,6 +83,7 @@ struct mfs_fs {
 	 * write lock). */
 	uint64_t ninodes;
 	uint64_t max_inodes;       /* nr_inodes= */
+	bool opens_untracked;      /* mfs_fs_opens_untracked: nopen says nothing */
 	struct mfs_space space;    /* file contents against size= */
 	/* contents, size, attributes and xattrs of the inodes whose numbers
 	 * hash to each (fs.h, level 2) */

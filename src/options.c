@@ -25,7 +25,7 @@
 
 /* Raw strings of the options that take values; parsed after fuse_opt. */
 struct raw {
-	char *size, *nr_inodes, *mode, *uid, *gid, *max_write;
+	char *size, *nr_inodes, *mode, *uid, *gid, *max_write, *cache;
 	char *lower, *lower_uid, *lower_gid;
 	char *entry_timeout, *attr_timeout, *negative_timeout;
 	char *nonopt[3];
@@ -49,6 +49,7 @@ static const struct fuse_opt memfs_opts[] = {
 	RAWS("uid=%s", uid),
 	RAWS("gid=%s", gid),
 	RAWS("max_write=%s", max_write),
+	RAWS("cache=%s", cache),
 	RAWS("lower=%s", lower),
 	RAWS("lower_uid=%s", lower_uid),
 	RAWS("lower_gid=%s", lower_gid),
@@ -321,13 +322,28 @@ static int apply(struct raw *raw, struct memfs_config *cfg)
 	    parse_seconds(raw->negative_timeout, &cfg->negative_timeout_s))
 		return fail("invalid negative_timeout '%s' (expected seconds)",
 			    raw->negative_timeout);
+	/* cache= wins over what nocache implies, not over no_keep_cache */
+	if (raw->cache) {
+		if (strcmp(raw->cache, "always") == 0)
+			cfg->cache = MEMFS_CACHE_ALWAYS;
+		else if (strcmp(raw->cache, "auto") == 0)
+			cfg->cache = MEMFS_CACHE_AUTO;
+		else if (strcmp(raw->cache, "none") == 0)
+			cfg->cache = MEMFS_CACHE_NONE;
+		else
+			return fail("invalid cache '%s' (expected none, auto or always)", raw->cache);
+		if (raw->no_keep_cache && cfg->cache == MEMFS_CACHE_ALWAYS)
+			return fail("%s", "cache=always and no_keep_cache contradict each other");
+	} else if (raw->no_keep_cache || raw->nocache) {
+		cfg->cache = MEMFS_CACHE_AUTO;
+	}
 	if (raw->nocache) {
 		cfg->entry_timeout_s = cfg->attr_timeout_s = cfg->negative_timeout_s = 0;
 		raw->no_keep_cache = raw->no_readdirplus = 1;
 		raw->writeback = 0;
 		raw->no_splice = raw->no_cache_symlinks = raw->no_cache_readdir = 1;
 	}
-	cfg->keep_cache = !raw->no_keep_cache;
+	cfg->keep_cache = cfg->cache == MEMFS_CACHE_ALWAYS;
 	cfg->writeback = raw->writeback;
 	cfg->readdirplus = !raw->no_readdirplus;
 	cfg->splice = !raw->no_splice;
@@ -369,7 +385,11 @@ static void usage(const char *prog)
 	       "    -o entry_timeout=S     kernel caches names for S seconds (default 86400)\n"
 	       "    -o attr_timeout=S      kernel caches attributes for S seconds (default 86400)\n"
 	       "    -o negative_timeout=S  kernel caches missing names for S seconds (default 86400)\n"
-	       "    -o no_keep_cache       drop the page cache on each open\n"
+	       "    -o cache=MODE          file contents in the kernel's page cache too: always\n"
+	       "                           (kept across opens; default), auto (dropped at each\n"
+	       "                           open) or none (never: one copy in RAM, every read and\n"
+	       "                           write goes to memfs)\n"
+	       "    -o no_keep_cache       the same as cache=auto\n"
 	       "    -o writeback           let the kernel gather writes in its page cache (faster\n"
 	       "                           small writes; a full filesystem then shows at fsync or\n"
 	       "                           close, not at write; off by default)\n"
@@ -399,7 +419,7 @@ static void usage(const char *prog)
 static void raw_free(struct raw *raw)
 {
 	char **s[] = {&raw->size, &raw->nr_inodes, &raw->mode, &raw->uid, &raw->gid,
-		      &raw->max_write, &raw->entry_timeout, &raw->attr_timeout,
+		      &raw->max_write, &raw->cache, &raw->entry_timeout, &raw->attr_timeout,
 		      &raw->negative_timeout, &raw->lower, &raw->lower_uid, &raw->lower_gid};
 	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
 		free(*s[i]);

@@ -9,12 +9,20 @@
 
 #include "fs.h"
 
+/* cache=: where file contents may live besides memfs (README "Kernel caching"). */
+enum memfs_cache {
+	MEMFS_CACHE_ALWAYS, /* page cache, kept across opens (keep_cache) */
+	MEMFS_CACHE_AUTO,   /* page cache, dropped at every open */
+	MEMFS_CACHE_NONE,   /* no page cache: direct I/O, one copy in RAM */
+};
+
 struct memfs_config {
 	struct mfs_params params; /* size=, nr_inodes=, mode=, uid=, gid= */
 	double entry_timeout_s;   /* kernel caching (see README "Options") */
 	double attr_timeout_s;
 	double negative_timeout_s;
-	int keep_cache;
+	enum memfs_cache cache;
+	int keep_cache; /* cache == MEMFS_CACHE_ALWAYS */
 	int writeback;
 	int readdirplus;
 	int splice;
