@@ -180,6 +180,9 @@ static int make_and_fill(struct mfs_fs *fs, const struct mfs_cred *cred, uint64_
 	struct mfs_inode *inode;
 	int err;
 
+	/* a stub of a name removed from lower underneath frees the name */
+	if (fs->nlayers && (err = mfs_ovl_prepare(fs, parent, name)))
+		return err;
 	ns_write(fs);
 	err = make_node(fs, cred, parent, name, mode, rdev, target, &inode);
 	if (!err && out)
@@ -239,8 +242,12 @@ int mfs_create(struct mfs_fs *fs, const struct mfs_cred *cred, uint64_t parent, 
 	if (err)
 		goto out;
 	e = mfs_dir_find(&dir->u.dir->entries, name, len);
-	if (e && mfs_dirent_is_stub(e) && (err = mfs_ovl_resolve_locked(fs, dir, e)))
-		goto out;
+	if (e && mfs_dirent_is_stub(e) && (err = mfs_ovl_resolve_locked(fs, dir, e))) {
+		if (err != -ENOENT)
+			goto out;
+		e = NULL; /* gone from lower: the name is free */
+		err = 0;
+	}
 	if (e) {
 		/* The kernel's view was stale: O_CREAT on an existing name opens it. */
 		inode = e->inode;
@@ -281,6 +288,8 @@ int mfs_link(struct mfs_fs *fs, uint64_t ino, uint64_t newparent, const char *ne
 	size_t len;
 	int err;
 
+	if (fs->nlayers && (err = mfs_ovl_prepare(fs, newparent, newname)))
+		return err;
 	ns_write(fs);
 	inode = mfs_inode_get(fs, ino);
 	err = -ENOENT;
@@ -538,8 +547,12 @@ int mfs_rename(struct mfs_fs *fs, uint64_t parent, const char *name, uint64_t ne
 	if (err)
 		goto out;
 	ne = mfs_dir_find(&ndir->u.dir->entries, newname, len);
-	if (ne && mfs_dirent_is_stub(ne) && (err = mfs_ovl_resolve_locked(fs, ndir, ne)))
-		goto out;
+	if (ne && mfs_dirent_is_stub(ne) && (err = mfs_ovl_resolve_locked(fs, ndir, ne))) {
+		if (err != -ENOENT)
+			goto out;
+		ne = NULL; /* gone from lower: the name is free */
+		err = 0;
+	}
 	if (flags & RENAME_EXCHANGE) {
 		err = ne ? 0 : -ENOENT;
 		if (!err && ne->inode != oe->inode)

@@ -105,11 +105,14 @@ static int listed_one(void *ctx, const char *name, const struct stat *lst)
 	}
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64;
-		struct listed *v = mfs_realloc(l->v, cap * sizeof(*v));
+		struct listed *v;
+
+		/* the hash lives in v's entries: drop it before they move, and
+		 * rebuild it after */
+		HASH_CLEAR(hh, l->by_name);
+		v = mfs_realloc(l->v, cap * sizeof(*v));
 		if (!v)
 			goto oom;
-		/* the hash points into v: rebuild it after the move */
-		HASH_CLEAR(hh, l->by_name);
 		l->v = v;
 		l->cap = cap;
 		for (size_t i = 0; l->merging && i < l->n; i++) {
@@ -462,6 +465,18 @@ static int commit(struct mfs_fs *fs, struct mfs_inode *dir, struct mfs_dirent *e
 	return 0;
 }
 
+/*
+ * The lower entry of stub e was removed underneath: the name goes, so that
+ * it can be made again through the mount.  Returns 0.  ns write lock held.
+ */
+static int drop_stub(struct mfs_inode *dir, struct mfs_dirent *e)
+{
+	if (S_ISDIR(mfs_dirent_stub_mode(e)))
+		dir->nlink--;
+	mfs_dir_remove(&dir->u.dir->entries, e);
+	return 0;
+}
+
 int mfs_ovl_prepare(struct mfs_fs *fs, uint64_t parent, const char *name)
 {
 	struct mfs_inode *dir;
@@ -487,10 +502,14 @@ int mfs_ovl_prepare(struct mfs_fs *fs, uint64_t parent, const char *name)
 	ns_write(fs);
 	dir = mfs_inode_get(fs, parent);
 	e = dir && mfs_is_dir(dir) ? mfs_dir_find(&dir->u.dir->entries, name, len) : NULL;
-	if (e && mfs_dirent_is_stub(e) && e->stub_ino == f.ino)
-		err = err ? err : commit(fs, dir, e, &f);
-	else
+	if (e && mfs_dirent_is_stub(e) && e->stub_ino == f.ino) {
+		if (err == -ENOENT)
+			err = drop_stub(dir, e); /* the name is free: as if never listed */
+		else if (!err)
+			err = commit(fs, dir, e, &f);
+	} else {
 		err = 0; /* someone else made the inode meanwhile, or removed the name */
+	}
 	ns_unlock(fs);
 	fetch_free(&f);
 	return err;
@@ -505,6 +524,8 @@ int mfs_ovl_resolve_locked(struct mfs_fs *fs, struct mfs_inode *dir, struct mfs_
 		err = fetch(fs, &f);
 	if (!err)
 		err = commit(fs, dir, e, &f);
+	else if (err == -ENOENT)
+		drop_stub(dir, e);
 	fetch_free(&f);
 	return err;
 }

@@ -123,15 +123,19 @@ void mfs_ovl_teardown(struct mfs_fs *fs);
 
 /*
  * Make sure parent/name is not a stub: if it is, turn it into an inode
- * (one lower lstat, and a listing for a directory).  0 also when parent or
- * name do not exist or are not from lower; -ENOENT / -EIO / -EACCES /
- * -ENOMEM when the lower entry cannot be reached (the stub stays).  Takes
- * and drops the namespace lock itself: call it before the operation takes
- * its own.
+ * (one lower lstat, and a listing for a directory).  A stub whose lower
+ * entry was removed underneath is dropped: the name is then free, as if it
+ * had never been listed.  0 also when parent or name do not exist or are
+ * not from lower; -EIO / -EACCES / -ENOMEM when the lower entry cannot be
+ * read (the stub stays).  Takes and drops the namespace lock itself: call
+ * it before the operation takes its own.
  */
 int mfs_ovl_prepare(struct mfs_fs *fs, uint64_t parent, const char *name);
 
-/* The same with the namespace write lock held (does its lower I/O under it). */
+/*
+ * The same with the namespace write lock held (does its lower I/O under
+ * it), for the stub e of dir; -ENOENT when e was dropped (e is freed).
+ */
 int mfs_ovl_resolve_locked(struct mfs_fs *fs, struct mfs_inode *dir, struct mfs_dirent *e);
 
 /*

@@ -384,25 +384,100 @@ START_TEST(a_directory_is_read_once_when_its_inode_is_made)
 	mkd(0, "a/b");
 	mk(0, "a/b/f", "x");
 	mk(0, "a/g", "y");
+	mkd(0, "gone");
 	struct mfs_fs *fs = ovl_fs(1);
-
-	/* Only the root was read at mount: a is a stub, its lower copy can go
-	 * and lookups of it fail as for a lower file removed underneath. */
-	ck_assert_int_eq(rename(lpath(0, "a"), lpath(0, "a-moved")), 0);
 	struct mfs_attr at;
-	ck_assert_int_eq(mfs_lookup(fs, MFS_ROOT_INO, "a", &at), -ENOENT);
-	ck_assert_str_eq(names_of(fs, MFS_ROOT_INO), "a"); /* the stub stays */
-	ck_assert_int_eq(rename(lpath(0, "a-moved"), lpath(0, "a")), 0);
+
+	/* Only the root was read at mount: gone is a stub, its lower copy can
+	 * go, and its lookup then fails as for any entry removed underneath;
+	 * the name is free from then on (and nothing brings it back). */
+	ck_assert_int_eq(rename(lpath(0, "gone"), lpath(0, "gone-moved")), 0);
+	ck_assert_str_eq(names_of(fs, MFS_ROOT_INO), "a gone");
+	ck_assert_int_eq(st_of(fs, "").st_nlink, 4);
+	ck_assert_int_eq(mfs_lookup(fs, MFS_ROOT_INO, "gone", &at), -ENOENT);
+	ck_assert_str_eq(names_of(fs, MFS_ROOT_INO), "a");
+	ck_assert_int_eq(st_of(fs, "").st_nlink, 3);
+	ck_assert_int_eq(rename(lpath(0, "gone-moved"), lpath(0, "gone")), 0);
+	ck_assert_int_eq(mfs_lookup(fs, MFS_ROOT_INO, "gone", &at), -ENOENT);
+	ck_assert_int_eq(mfs_mkdir(fs, &cred, MFS_ROOT_INO, "gone", 0700, &at), 0);
+	ck_assert_str_eq(names_of(fs, at.st.st_ino), "");
 	uint64_t a = ino_of(fs, "a");
 	ck_assert_str_eq(names_of(fs, a), "b g");
 	/* a was read when its inode was made: lower changes no longer show */
 	mk(0, "a/late", "z");
 	ck_assert_int_eq(unlink(lpath(0, "a/g")), 0);
 	ck_assert_str_eq(names_of(fs, a), "b g");
-	/* its entries' contents still come from lower, so g is gone: ENOENT */
+	/* g's contents came from lower, which no longer has it: ENOENT, and
+	 * the name can be made again */
 	ck_assert_int_eq(mfs_lookup(fs, a, "g", &at), -ENOENT);
 	ck_assert_int_eq(mfs_lookup(fs, a, "late", &at), -ENOENT);
+	ck_assert_str_eq(names_of(fs, a), "b");
+	ck_assert_int_eq(mfs_create(fs, &cred, a, "g", 0644, O_CREAT | O_RDWR | O_EXCL, &at), 0);
+	ck_assert_int_eq(mfs_release(fs, at.st.st_ino), 0);
 	ck_assert_str_eq(names_of(fs, ino_of(fs, "a/b")), "f");
+	finish(fs);
+}
+END_TEST
+
+START_TEST(names_removed_underneath_are_free_for_every_kind_of_create)
+{
+	const char *kinds[] = {"f1", "f2", "f3", "f4", "f5"};
+	struct mfs_attr a;
+
+	for (int i = 0; i < 5; i++)
+		mk(0, kinds[i], "lower");
+	mkd(0, "d");
+	mk(0, "d/x", "x");
+	struct mfs_fs *fs = ovl_fs(1);
+	uint64_t d = ino_of(fs, "d");
+
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(unlink(lpath(0, kinds[i])), 0);
+	ck_assert_int_eq(unlink(lpath(0, "d/x")), 0);
+	/* the first call to meet each stub finds it gone and frees the name */
+	ck_assert_int_eq(mfs_create(fs, &cred, MFS_ROOT_INO, "f1", 0644, O_CREAT | O_RDWR | O_EXCL, &a), 0);
+	ck_assert_int_eq(a.st.st_size, 0);
+	ck_assert_int_eq(mfs_release(fs, a.st.st_ino), 0);
+	ck_assert_int_eq(mfs_mkdir(fs, &cred, MFS_ROOT_INO, "f2", 0755, &a), 0);
+	ck_assert_int_eq(mfs_symlink(fs, &cred, MFS_ROOT_INO, "f3", "t", &a), 0);
+	ck_assert_int_eq(mfs_rename(fs, d, "x", MFS_ROOT_INO, "y", 0), -ENOENT);
+	ck_assert_int_eq(mfs_unlink(fs, MFS_ROOT_INO, "f4"), -ENOENT);
+	ck_assert_int_eq(mfs_rename(fs, MFS_ROOT_INO, "f1", MFS_ROOT_INO, "f5", RENAME_NOREPLACE), 0);
+	ck_assert_str_eq(names_of(fs, MFS_ROOT_INO), "d f2 f3 f5");
+	ck_assert_str_eq(names_of(fs, d), "");
+	finish(fs);
+}
+END_TEST
+
+START_TEST(a_merged_directory_of_many_names_lists_each_name_once)
+{
+	char rel[64];
+	int seen = 0;
+
+	/* enough names that the merge's table grows several times */
+	mkd(0, "d");
+	mkd(1, "d");
+	for (int i = 0; i < 300; i++) {
+		snprintf(rel, sizeof(rel), "d/n%03d", i);
+		mk(i % 2, rel, i % 2 ? "1" : "0");
+		if (i % 3 == 0)
+			mk(1 - i % 2, rel, "hidden or not");
+	}
+	struct mfs_fs *fs = ovl_fs(2);
+	uint64_t d = ino_of(fs, "d");
+
+	for (int i = 0; i < 300; i++) {
+		struct mfs_attr a;
+		snprintf(rel, sizeof(rel), "n%03d", i);
+		ck_assert_int_eq(mfs_lookup(fs, d, rel, &a), 0);
+		seen++;
+		/* the upper layer's copy wins where both have the name */
+		snprintf(rel, sizeof(rel), "d/n%03d", i);
+		if (i % 3 == 0 && i % 2 == 1)
+			assert_contents(fs, rel, "hidden or not");
+	}
+	ck_assert_int_eq(seen, 300);
+	ck_assert_int_eq(st_of(fs, "d").st_size, (300 + 2) * 20);
 	finish(fs);
 }
 END_TEST
@@ -1165,6 +1240,8 @@ static Suite *overlay_suite(void)
 	tcase_add_test(tree, lookup_shows_lower_entries_with_their_own_attributes);
 	tcase_add_test(tree, readdir_numbers_are_the_numbers_lookup_gives_later);
 	tcase_add_test(tree, a_directory_is_read_once_when_its_inode_is_made);
+	tcase_add_test(tree, names_removed_underneath_are_free_for_every_kind_of_create);
+	tcase_add_test(tree, a_merged_directory_of_many_names_lists_each_name_once);
 	tcase_add_test(tree, an_entry_that_changed_type_underneath_is_eio_and_nothing_else);
 	tcase_add_test(tree, upper_layers_hide_lower_ones_and_directories_merge);
 	suite_add_tcase(s, tree);
