@@ -20,6 +20,7 @@
  * Environment:
  *  MEMFS_BIN         the memfs binary (set by meson test)
  *  MEMFS_EXTRA_OPTS  -o options added to every mount (e.g. "nocache")
+ *  HX_TIMES          print how long each passing test took (its teardown)
  *  HX_ORACLE=tmpfs   mount a tmpfs instead of memfs: proves a test's
  *                    expectations against Linux itself (memfs-only tests
  *                    check hx_oracle() and return early).
