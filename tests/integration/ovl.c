@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -183,4 +184,25 @@ void ov_check_same_file(const char *got, const char *want)
 		      wlen, i);
 	free(g);
 	free(w);
+}
+
+static int uncache_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)flag;
+	(void)ftw;
+	if (S_ISREG(st->st_mode)) {
+		int fd = open(path, O_RDONLY | O_NOFOLLOW);
+
+		ck_assert_msg(fd >= 0, "open %s: %s", path, strerrorname_np(errno));
+		ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+		close(fd);
+	}
+	return 0;
+}
+
+void ov_forget(const char *dir)
+{
+	ck_assert_msg(nftw(dir, uncache_one, 16, FTW_PHYS) == 0, "nftw %s: %s", dir,
+		      strerrorname_np(errno));
+	hx_drop_caches(2);
 }
