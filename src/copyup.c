@@ -343,15 +343,17 @@ int mfs_copyup_read_iov(struct mfs_fs *fs, struct mfs_inode *inode, uint64_t off
 			n += k;
 		} else if (chunk_is_lower(inode, idx)) {
 			upto = min_u64(stop, lower_run_end(inode, idx) << MFS_CHUNK_SHIFT);
-			next = max_u64(off, min_u64(upto, o->end)); /* lower bytes end here */
-			if (!map && (err = map_get(fs, inode, &map)))
-				break;
-			if (next > map->m.size_bytes) {
-				err = -EIO; /* the lower file shrank underneath */
-				break;
-			}
-			if (next > off)
+			next = min_u64(upto, o->end); /* lower bytes end here */
+			if (next > off) {
+				if (!map && (err = map_get(fs, inode, &map)))
+					break;
+				if (next > map->m.size_bytes) {
+					err = -EIO; /* the lower file shrank underneath */
+					break;
+				}
 				iov[n++] = (struct iovec){(char *)map->m.addr + off, next - off};
+			}
+			next = max_u64(next, off);
 			if (upto > next) /* past end, inside its last chunk */
 				iov[n++] = (struct iovec){(void *)mfs_data_zero_page, upto - next};
 		} else {

@@ -31,16 +31,16 @@ static int file_begin(struct mfs_fs *fs, uint64_t ino, int write, struct mfs_ino
 		return !inode ? -ENOENT : mfs_is_dir(inode) ? -EISDIR : -EINVAL;
 	}
 	if (write)
-		pthread_rwlock_wrlock(&inode->lock);
+		ilock_write(fs, inode);
 	else
-		pthread_rwlock_rdlock(&inode->lock);
+		ilock_read(fs, inode);
 	*out = inode;
 	return 0;
 }
 
 static void file_end(struct mfs_fs *fs, struct mfs_inode *inode)
 {
-	pthread_rwlock_unlock(&inode->lock);
+	ilock_unlock(fs, inode);
 	ns_unlock(fs);
 }
 
@@ -63,16 +63,16 @@ int mfs_open(struct mfs_fs *fs, uint64_t ino, int flags)
 		goto out;
 	}
 	if ((flags & O_TRUNC) && mfs_is_reg(inode) && (flags & O_ACCMODE) != O_RDONLY) {
-		pthread_rwlock_wrlock(&inode->lock);
+		ilock_write(fs, inode);
 		mfs_file_truncate(fs, inode, 0);
 		file_modified(inode);
-		pthread_rwlock_unlock(&inode->lock);
+		ilock_unlock(fs, inode);
 	}
 	if (mfs_is_reg(inode) && inode->ovl) {
 		/* a lower file is mapped on open: it is read from there */
-		pthread_rwlock_rdlock(&inode->lock);
+		ilock_read(fs, inode);
 		err = mfs_copyup_open(fs, inode);
-		pthread_rwlock_unlock(&inode->lock);
+		ilock_unlock(fs, inode);
 		if (err)
 			goto out;
 	}
@@ -169,11 +169,11 @@ int mfs_read(struct mfs_fs *fs, uint64_t ino, uint64_t off, size_t size, mfs_rea
 	want_atime = err == 0 && need_atime(inode, &now);
 	if (iov != stack_iov)
 		mfs_free(iov);
-	pthread_rwlock_unlock(&inode->lock);
+	ilock_unlock(fs, inode);
 	if (want_atime) {
-		pthread_rwlock_wrlock(&inode->lock);
+		ilock_write(fs, inode);
 		inode->atime = now;
-		pthread_rwlock_unlock(&inode->lock);
+		ilock_unlock(fs, inode);
 	}
 	ns_unlock(fs);
 	return err;
@@ -444,7 +444,8 @@ static int copy_with_lower(struct mfs_fs *fs, struct mfs_inode *out, uint64_t of
 ssize_t mfs_copy_range(struct mfs_fs *fs, uint64_t ino_in, uint64_t off_in, uint64_t ino_out,
 		       uint64_t off_out, size_t len)
 {
-	struct mfs_inode *in, *out, *first, *second;
+	struct mfs_inode *in, *out;
+	pthread_rwlock_t *first, *second;
 	ssize_t r = 0;
 	int err;
 
@@ -459,12 +460,17 @@ ssize_t mfs_copy_range(struct mfs_fs *fs, uint64_t ino_in, uint64_t off_in, uint
 		ns_unlock(fs);
 		return mfs_is_dir(in) || mfs_is_dir(out) ? -EISDIR : -EINVAL;
 	}
-	/* Two inode locks: lower number first (fs.h). */
-	first = in->ino <= out->ino ? in : out;
-	second = first == in ? out : in;
-	pthread_rwlock_wrlock(&first->lock);
+	/* Two inode locks: lower address first, one if they share it (fs.h). */
+	first = mfs_ilock(fs, in);
+	second = mfs_ilock(fs, out);
+	if (first > second) {
+		pthread_rwlock_t *t = first;
+		first = second;
+		second = t;
+	}
+	pthread_rwlock_wrlock(first);
 	if (second != first)
-		pthread_rwlock_wrlock(&second->lock);
+		pthread_rwlock_wrlock(second);
 	if (off_in >= in->size || len == 0)
 		goto out;
 	if (len > in->size - off_in)
@@ -498,8 +504,8 @@ ssize_t mfs_copy_range(struct mfs_fs *fs, uint64_t ino_in, uint64_t off_in, uint
 	r = (ssize_t)len;
 out:
 	if (second != first)
-		pthread_rwlock_unlock(&second->lock);
-	pthread_rwlock_unlock(&first->lock);
+		pthread_rwlock_unlock(second);
+	pthread_rwlock_unlock(first);
 	ns_unlock(fs);
 	return r;
 }

@@ -28,19 +28,20 @@ int mfs_fs_new(const struct mfs_params *p, struct mfs_fs **out)
 	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&fs->ns_lock, &attr);
 	pthread_rwlockattr_destroy(&attr);
+	for (unsigned i = 0; i < MFS_ILOCKS; i++)
+		pthread_rwlock_init(&fs->ilocks[i], NULL);
+	mfs_itable_init(&fs->table);
 	fs->next_ino = MFS_ROOT_INO;
 	fs->max_inodes = p->max_inodes;
 	fs->space.limit_bytes = p->size_bytes;
 	mfs_maps_init(fs, p->max_lower_maps);
 	err = mfs_inode_new(fs, &owner, NULL, S_IFDIR | (p->root_mode & 07777), &fs->root);
 	if (err) {
-		mfs_maps_destroy(fs);
-		pthread_rwlock_destroy(&fs->ns_lock);
-		mfs_free(fs);
+		mfs_fs_destroy(fs);
 		goto out_lowers;
 	}
 	fs->root->nlink = 2;
-	fs->root->u.dir.parent = fs->root;
+	fs->root->u.dir->parent = fs->root;
 	if (p->nlowers) {
 		fs->layers = mfs_calloc(p->nlowers, sizeof(*fs->layers));
 		if (!fs->layers) {
@@ -71,14 +72,18 @@ out_lowers:
 /* Every inode is in the table, so teardown is one flat loop: no recursion. */
 void mfs_fs_destroy(struct mfs_fs *fs)
 {
-	struct mfs_inode *inode, *tmp;
-
 	if (!fs)
 		return;
-	HASH_ITER(hh, fs->table, inode, tmp)
-		mfs_inode_free(fs, inode);
+	struct mfs_inode *inode;
+
+	/* the walk reads only the table, which releasing inodes leaves alone */
+	for (uint64_t i = 0; (inode = mfs_itable_next(&fs->table, &i));)
+		mfs_inode_release(fs, inode);
+	mfs_itable_free(&fs->table);
 	mfs_ovl_teardown(fs);
 	mfs_maps_destroy(fs);
+	for (unsigned i = 0; i < MFS_ILOCKS; i++)
+		pthread_rwlock_destroy(&fs->ilocks[i]);
 	pthread_rwlock_destroy(&fs->ns_lock);
 	mfs_free(fs);
 }
@@ -226,13 +231,13 @@ static const char *check_inode(struct mfs_fs *fs, struct mfs_inode *inode,
 	}
 	if (!S_ISDIR(inode->type))
 		return NULL;
-	if (mfs_dir_check(&inode->u.dir.entries, &why))
+	if (mfs_dir_check(&inode->u.dir->entries, &why))
 		return why;
-	if (inode->nlink == 0 && mfs_dir_count(&inode->u.dir.entries))
+	if (inode->nlink == 0 && mfs_dir_count(&inode->u.dir->entries))
 		return "removed directory still has entries";
 	struct link_count *self = count_for(counts, inode, oom);
-	for (struct mfs_dirent *e = mfs_dir_next(&inode->u.dir.entries, 0); e;
-	     e = mfs_dir_next(&inode->u.dir.entries, e->pos)) {
+	for (struct mfs_dirent *e = mfs_dir_next(&inode->u.dir->entries, 0); e;
+	     e = mfs_dir_next(&inode->u.dir->entries, e->pos)) {
 		if (mfs_dirent_is_stub(e)) {
 			if (!inode->ovl)
 				return "a directory not from lower holds a stub";
@@ -252,7 +257,7 @@ static const char *check_inode(struct mfs_fs *fs, struct mfs_inode *inode,
 		c->names++;
 		if (S_ISDIR(e->inode->type)) {
 			self->subdirs++;
-			if (e->inode->u.dir.parent != inode)
+			if (e->inode->u.dir->parent != inode)
 				return "subdirectory's parent pointer is wrong";
 		}
 	}
@@ -262,26 +267,29 @@ static const char *check_inode(struct mfs_fs *fs, struct mfs_inode *inode,
 int mfs_check(struct mfs_fs *fs, const char **why)
 {
 	struct link_count *counts = NULL, *c, *tmp;
-	struct mfs_inode *inode, *itmp;
-	uint64_t space = 0, n = 0;
+	struct mfs_inode *inode;
+	uint64_t space = 0, n = 0, walked = 0;
 	const char *bad = NULL;
 	int oom = 0;
 
 	ns_write(fs);
-	HASH_ITER(hh, fs->table, inode, itmp) {
+	for (uint64_t i = 0; (inode = mfs_itable_next(&fs->table, &i));) {
+		walked++;
+		if (!bad && mfs_itable_find(&fs->table, inode->ino) != inode)
+			bad = "inode table walk and lookup disagree";
 		n += mfs_inode_charge_due(inode);
 		if (!bad)
 			bad = check_inode(fs, inode, &counts, &space, &oom);
 	}
+	if (!bad && walked != fs->table.count)
+		bad = "inode table count differs from its walk";
 	if (!bad && n != fs->ninodes)
 		bad = "inode counter differs from what the inodes are charged";
 	if (!bad && fs->ninodes > fs->max_inodes)
 		bad = "more inodes than nr_inodes";
 	if (!bad && !oom && space != mfs_space_used(&fs->space))
 		bad = "space counter differs from the chunks held";
-	HASH_ITER(hh, fs->table, inode, itmp) {
-		if (bad || oom)
-			break;
+	for (uint64_t i = 0; !bad && !oom && (inode = mfs_itable_next(&fs->table, &i));) {
 		HASH_FIND_PTR(counts, &inode, c);
 		uint64_t names = c ? c->names : 0, subdirs = c ? c->subdirs : 0;
 		if (S_ISDIR(inode->type)) {

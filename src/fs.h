@@ -26,12 +26,18 @@
  *     mknod, mkdir, symlink, link, unlink, rmdir, rename, forget, release of
  *     the last reference); read mode for everything else.  Directory contents
  *     and directory attributes change only under the write lock.
- *  2. inode->lock (rwlock) of a regular file, symlink or special file: its
- *     contents, size, attributes and xattrs.  Taken with ns_lock held (read
- *     mode); read mode to read, write mode to change.  Two inode locks are
- *     taken in increasing inode number (copy_file_range).  Under the
- *     ns_lock write lock no inode lock is needed (nobody else runs).
- *  3. atomics: the space and inode counters (space.h), the atime of
+ *  2. the inode lock (rwlock): contents, size, attributes and xattrs of a
+ *     regular file, symlink or special file.  Locks are striped: an inode's
+ *     lock is one of MFS_ILOCKS held by the filesystem, chosen by its
+ *     number, and shared with the other inodes that hash to it, so an inode
+ *     carries no lock of its own.  Taken with ns_lock held (read mode);
+ *     read mode to read, write mode to change.  Never hold one while taking
+ *     another, except copy_file_range's two: lower address first, and only
+ *     once if both inodes share a lock.  Under the ns_lock write lock no
+ *     inode lock is needed (nobody else runs).
+ *  3. fs->maps.lock (mutex, copyup.h): the lower mappings; taken inside an
+ *     inode lock, nothing is taken inside it.
+ *  4. atomics: the space and inode counters (space.h), the atime of
  *     directories, and nlookup/nopen updates made under the read lock.
  * No lock is held while calling back into the caller except the ones a
  * callback's contract names (read sink, write fill, readdir fill).
@@ -147,7 +153,11 @@ struct mfs_setattr {
 	struct timespec atime, mtime, ctime;
 };
 
-/* Any change sets ctime to now (unless MFS_SET_CTIME); a size change also mtime. */
+/*
+ * Every call sets ctime to now (unless MFS_SET_CTIME), even with nothing to
+ * set: that is chown(f, -1, -1), which Linux filesystems answer by touching
+ * ctime.  A size change also sets mtime.
+ */
 int mfs_setattr(struct mfs_fs *fs, uint64_t ino, const struct mfs_setattr *sa,
 		struct mfs_attr *out);
 

@@ -8,10 +8,6 @@
 
 #include "inode.h"
 
-/* uthash reports a failed allocation here; the item is then not added. */
-#undef uthash_nonfatal_oom
-#define uthash_nonfatal_oom(obj) (fs->table_oom = 1)
-
 void mfs_now(struct timespec *ts)
 {
 	clock_gettime(CLOCK_REALTIME, ts);
@@ -20,12 +16,9 @@ void mfs_now(struct timespec *ts)
 /* The inode numbered ino, or NULL.  ns_lock held (either mode). */
 struct mfs_inode *mfs_inode_get(struct mfs_fs *fs, uint64_t ino)
 {
-	struct mfs_inode *inode;
-
 	if (ino == MFS_ROOT_INO)
 		return fs->root;
-	HASH_FIND(hh, fs->table, &ino, sizeof(ino), inode);
-	return inode;
+	return mfs_itable_find(&fs->table, ino);
 }
 
 /*
@@ -45,27 +38,40 @@ int mfs_check_name(const char *name, size_t *len)
 	return 0;
 }
 
-/* Type, times and the empty contents of a new inode (not yet numbered). */
-void mfs_inode_init_fields(struct mfs_inode *inode, mode_t mode)
+/*
+ * Type, times and the empty contents of a new inode (not yet numbered).
+ * 0, or -ENOMEM (nothing to undo).
+ */
+int mfs_inode_init_fields(struct mfs_inode *inode, mode_t mode)
 {
+	if (S_ISDIR(mode)) {
+		inode->u.dir = mfs_calloc(1, sizeof(*inode->u.dir));
+		if (!inode->u.dir)
+			return -ENOMEM;
+		mfs_dir_init(&inode->u.dir->entries);
+	} else if (S_ISREG(mode)) {
+		mfs_data_init(&inode->u.data);
+	}
 	inode->mode = mode;
 	inode->type = mode & S_IFMT;
 	mfs_now(&inode->btime);
 	inode->atime = inode->mtime = inode->ctime = inode->btime;
 	mfs_xattrs_init(&inode->xattrs);
-	if (S_ISREG(mode))
-		mfs_data_init(&inode->u.data);
-	else if (S_ISDIR(mode))
-		mfs_dir_init(&inode->u.dir.entries);
-	pthread_rwlock_init(&inode->lock, NULL);
+	return 0;
+}
+
+/* Free what mfs_inode_init_fields made, for an inode never put in the table. */
+void mfs_inode_discard(struct mfs_inode *inode)
+{
+	if (S_ISDIR(inode->type))
+		mfs_free(inode->u.dir);
+	mfs_free(inode);
 }
 
 /* Put a numbered inode into the table.  0, or -ENOMEM (not added).  ns write lock. */
 int mfs_inode_add_table(struct mfs_fs *fs, struct mfs_inode *inode)
 {
-	fs->table_oom = 0;
-	HASH_ADD(hh, fs->table, ino, sizeof(inode->ino), inode);
-	return fs->table_oom ? -ENOMEM : 0;
+	return mfs_itable_add(&fs->table, inode);
 }
 
 /*
@@ -83,7 +89,10 @@ int mfs_inode_new(struct mfs_fs *fs, const struct mfs_cred *cred, struct mfs_ino
 	inode = mfs_calloc(1, sizeof(*inode));
 	if (!inode)
 		return -ENOMEM;
-	mfs_inode_init_fields(inode, mode);
+	if (mfs_inode_init_fields(inode, mode)) {
+		mfs_free(inode);
+		return -ENOMEM;
+	}
 	inode->ino = fs->next_ino;
 	inode->uid = cred->uid;
 	inode->gid = cred->gid;
@@ -93,8 +102,7 @@ int mfs_inode_new(struct mfs_fs *fs, const struct mfs_cred *cred, struct mfs_ino
 			inode->mode |= S_ISGID;
 	}
 	if (mfs_inode_add_table(fs, inode)) {
-		pthread_rwlock_destroy(&inode->lock);
-		mfs_free(inode);
+		mfs_inode_discard(inode);
 		return -ENOMEM;
 	}
 	fs->next_ino++;
@@ -141,6 +149,8 @@ void mfs_inode_recharge(struct mfs_fs *fs, struct mfs_inode *inode)
 		inode->orphaned = true;
 		if (S_ISREG(inode->type))
 			mfs_data_free(&inode->u.data, &fs->space);
+		if (inode->ovl)
+			mfs_ovl_unlink_hardlink(fs, inode);
 	}
 	due = mfs_inode_charge_due(inode);
 
@@ -151,12 +161,19 @@ void mfs_inode_recharge(struct mfs_fs *fs, struct mfs_inode *inode)
 /* Release an inode's memory.  ns write lock held; the inode is in the table. */
 void mfs_inode_free(struct mfs_fs *fs, struct mfs_inode *inode)
 {
-	HASH_DELETE(hh, fs->table, inode);
+	mfs_itable_remove(&fs->table, inode);
+	mfs_inode_release(fs, inode);
+}
+
+/* Free an inode no longer in the table (mfs_inode_free, teardown). */
+void mfs_inode_release(struct mfs_fs *fs, struct mfs_inode *inode)
+{
 	fs->ninodes -= inode->charge;
 	if (S_ISREG(inode->type)) {
 		mfs_data_free(&inode->u.data, &fs->space);
 	} else if (S_ISDIR(inode->type)) {
-		mfs_dir_free(&inode->u.dir.entries);
+		mfs_dir_free(&inode->u.dir->entries);
+		mfs_free(inode->u.dir);
 	} else if (S_ISLNK(inode->type)) {
 		if (mfs_symlink_charged(inode))
 			mfs_space_release(&fs->space, MFS_CHUNK_SIZE);
@@ -165,7 +182,6 @@ void mfs_inode_free(struct mfs_fs *fs, struct mfs_inode *inode)
 	if (inode->ovl)
 		mfs_ovl_free(fs, inode);
 	mfs_xattrs_free(&inode->xattrs);
-	pthread_rwlock_destroy(&inode->lock);
 	mfs_free(inode);
 }
 
@@ -201,7 +217,7 @@ void mfs_inode_fill(const struct mfs_inode *inode, struct mfs_attr *out)
 						   ? mfs_copyup_blocks(inode)
 						   : mfs_data_blocks(&inode->u.data));
 	} else if (S_ISDIR(inode->type)) {
-		st->st_size = (off_t)((mfs_dir_count(&inode->u.dir.entries) + 2) * MFS_BOGO_DIRENT_SIZE);
+		st->st_size = (off_t)((mfs_dir_count(&inode->u.dir->entries) + 2) * MFS_BOGO_DIRENT_SIZE);
 	} else if (S_ISLNK(inode->type)) {
 		st->st_size = (off_t)inode->size;
 		if (inode->size > MFS_SHORT_SYMLINK_LEN)
@@ -210,11 +226,11 @@ void mfs_inode_fill(const struct mfs_inode *inode, struct mfs_attr *out)
 }
 
 /* mfs_inode_fill under the inode's read lock (ns_lock held in read mode). */
-void mfs_inode_fill_locked(struct mfs_inode *inode, struct mfs_attr *out)
+void mfs_inode_fill_locked(struct mfs_fs *fs, struct mfs_inode *inode, struct mfs_attr *out)
 {
-	pthread_rwlock_rdlock(&inode->lock);
+	ilock_read(fs, inode);
 	mfs_inode_fill(inode, out);
-	pthread_rwlock_unlock(&inode->lock);
+	ilock_unlock(fs, inode);
 }
 
 /*
@@ -244,7 +260,7 @@ int mfs_getattr(struct mfs_fs *fs, uint64_t ino, struct mfs_attr *out)
 	if (!inode)
 		err = -ENOENT;
 	else
-		mfs_inode_fill_locked(inode, out);
+		mfs_inode_fill_locked(fs, inode, out);
 	ns_unlock(fs);
 	return err;
 }
@@ -291,7 +307,7 @@ int mfs_setattr(struct mfs_fs *fs, uint64_t ino, const struct mfs_setattr *sa,
 		ns_unlock(fs);
 		return -ENOENT;
 	}
-	pthread_rwlock_wrlock(&inode->lock);
+	ilock_write(fs, inode);
 	if (sa->valid & MFS_SET_SIZE) {
 		err = set_size(fs, inode, sa->size);
 		if (err)
@@ -315,12 +331,12 @@ int mfs_setattr(struct mfs_fs *fs, uint64_t ino, const struct mfs_setattr *sa,
 		inode->mtime = sa->mtime;
 	if (sa->valid & MFS_SET_CTIME)
 		inode->ctime = sa->ctime;
-	else if (sa->valid)
-		inode->ctime = now;
+	else
+		inode->ctime = now; /* also for an empty set: chown(f, -1, -1) */
 	if (out)
 		mfs_inode_fill(inode, out);
 out:
-	pthread_rwlock_unlock(&inode->lock);
+	ilock_unlock(fs, inode);
 	ns_unlock(fs);
 	return err;
 }
@@ -344,19 +360,19 @@ static struct mfs_inode *xattr_begin(struct mfs_fs *fs, uint64_t ino, int write,
 		return NULL;
 	}
 	if (inode->ovl && !write) {
-		pthread_rwlock_rdlock(&inode->lock);
+		ilock_read(fs, inode);
 		if (inode->ovl->xattrs_loaded)
 			return inode;
-		pthread_rwlock_unlock(&inode->lock);
+		ilock_unlock(fs, inode);
 		write = 1;
 	}
 	if (write)
-		pthread_rwlock_wrlock(&inode->lock);
+		ilock_write(fs, inode);
 	else
-		pthread_rwlock_rdlock(&inode->lock);
+		ilock_read(fs, inode);
 	*err = inode->ovl ? mfs_ovl_load_xattrs(fs, inode) : 0;
 	if (*err) {
-		pthread_rwlock_unlock(&inode->lock);
+		ilock_unlock(fs, inode);
 		ns_unlock(fs);
 		return NULL;
 	}
@@ -367,7 +383,7 @@ static void xattr_end(struct mfs_fs *fs, struct mfs_inode *inode, int changed)
 {
 	if (changed)
 		mfs_now(&inode->ctime);
-	pthread_rwlock_unlock(&inode->lock);
+	ilock_unlock(fs, inode);
 	ns_unlock(fs);
 }
 
@@ -386,8 +402,10 @@ int mfs_setxattr(struct mfs_fs *fs, uint64_t ino, const char *name, const void *
 
 ssize_t mfs_getxattr(struct mfs_fs *fs, uint64_t ino, const char *name, void *buf, size_t size)
 {
-	int err;
-	struct mfs_inode *inode = xattr_begin(fs, ino, 0, &err);
+	/* a name no inode can have (system.posix_acl_access, asked by ls -l)
+	 * needs no lower xattrs read to be refused */
+	int err = fs->nlayers ? mfs_xattr_name_ok(name) : 0;
+	struct mfs_inode *inode = err ? NULL : xattr_begin(fs, ino, 0, &err);
 	ssize_t n;
 
 	if (!inode)

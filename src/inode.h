@@ -16,6 +16,7 @@
 #include "data.h"
 #include "dir.h"
 #include "fs.h"
+#include "itable.h"
 #include "overlay.h"
 #include "space.h"
 #include "uthash_cfg.h"
@@ -27,9 +28,7 @@
 #define MFS_SHORT_SYMLINK_LEN 128
 
 struct mfs_inode {
-	UT_hash_handle hh; /* fs->table, keyed by ino */
-	uint64_t ino;      /* FUSE node id and st_ino; never reused */
-	pthread_rwlock_t lock; /* contents, size, attributes, xattrs (fs.h, level 2) */
+	uint64_t ino; /* FUSE node id and st_ino; never reused; key of fs->table */
 
 	mode_t mode; /* type and permission bits */
 	uid_t uid;
@@ -57,20 +56,27 @@ struct mfs_inode {
 	struct mfs_ovl *ovl; /* what it came from in a lower layer, or NULL */
 
 	union {
-		struct mfs_data data; /* S_IFREG */
-		struct {
-			struct mfs_dir entries;
-			/* The directory holding this one ("..").  Valid while
-			 * nlink > 0; the root is its own parent. */
-			struct mfs_inode *parent;
-		} dir; /* S_IFDIR */
-		char *target; /* S_IFLNK: NUL-terminated, size bytes */
+		struct mfs_data data;	 /* S_IFREG */
+		struct mfs_dirnode *dir; /* S_IFDIR: allocated apart, files need no room for it */
+		char *target;		 /* S_IFLNK: NUL-terminated, size bytes */
 	} u;
 };
 
+/* What a directory inode holds besides the common fields. */
+struct mfs_dirnode {
+	struct mfs_dir entries;
+	/* The directory holding this one ("..").  Valid while nlink > 0; the
+	 * root is its own parent. */
+	struct mfs_inode *parent;
+};
+
+/* Inode locks are striped: an inode's is one of these, chosen by its number. */
+#define MFS_ILOCK_BITS 10
+#define MFS_ILOCKS (1u << MFS_ILOCK_BITS)
+
 struct mfs_fs {
 	pthread_rwlock_t ns_lock;  /* the namespace and the table (fs.h, level 1) */
-	struct mfs_inode *table;   /* every live inode, by ino (uthash) */
+	struct mfs_itable table;   /* every live inode, by ino */
 	struct mfs_inode *root;
 	uint64_t next_ino;         /* next number to hand out (stubs get theirs too) */
 	/* Sum of every inode's charge: what counts against nr_inodes (ns
@@ -78,7 +84,9 @@ struct mfs_fs {
 	uint64_t ninodes;
 	uint64_t max_inodes;       /* nr_inodes= */
 	struct mfs_space space;    /* file contents against size= */
-	int table_oom;             /* uthash's allocation-failure flag (ns write lock) */
+	/* contents, size, attributes and xattrs of the inodes whose numbers
+	 * hash to each (fs.h, level 2) */
+	pthread_rwlock_t ilocks[MFS_ILOCKS];
 
 	/* Lower layers (overlay.h), topmost first; immutable after mfs_fs_new. */
 	struct mfs_lower **layers;
@@ -96,14 +104,16 @@ struct mfs_inode *mfs_inode_get(struct mfs_fs *fs, uint64_t ino);
 int mfs_inode_new(struct mfs_fs *fs, const struct mfs_cred *cred, struct mfs_inode *parent,
 		  mode_t mode, struct mfs_inode **out);
 void mfs_inode_free(struct mfs_fs *fs, struct mfs_inode *inode);
+void mfs_inode_release(struct mfs_fs *fs, struct mfs_inode *inode);
 void mfs_inode_maybe_free(struct mfs_fs *fs, struct mfs_inode *inode);
 void mfs_inode_fill(const struct mfs_inode *inode, struct mfs_attr *out);
-void mfs_inode_fill_locked(struct mfs_inode *inode, struct mfs_attr *out);
+void mfs_inode_fill_locked(struct mfs_fs *fs, struct mfs_inode *inode, struct mfs_attr *out);
 void mfs_inode_kill_priv(struct mfs_inode *inode);
 uint32_t mfs_inode_charge_due(const struct mfs_inode *inode);
 void mfs_inode_recharge(struct mfs_fs *fs, struct mfs_inode *inode);
 int mfs_inode_add_table(struct mfs_fs *fs, struct mfs_inode *inode);
-void mfs_inode_init_fields(struct mfs_inode *inode, mode_t mode);
+int mfs_inode_init_fields(struct mfs_inode *inode, mode_t mode);
+void mfs_inode_discard(struct mfs_inode *inode);
 int mfs_check_name(const char *name, size_t *len);
 void mfs_file_truncate(struct mfs_fs *fs, struct mfs_inode *inode, uint64_t size);
 
@@ -122,6 +132,27 @@ static inline int mfs_is_dir(const struct mfs_inode *i)
 static inline int mfs_is_reg(const struct mfs_inode *i)
 {
 	return S_ISREG(i->type);
+}
+
+/* The lock of an inode's contents and attributes (fs.h, level 2). */
+static inline pthread_rwlock_t *mfs_ilock(struct mfs_fs *fs, const struct mfs_inode *inode)
+{
+	return &fs->ilocks[mfs_ino_hash(inode->ino) >> (64 - MFS_ILOCK_BITS)];
+}
+
+static inline void ilock_read(struct mfs_fs *fs, const struct mfs_inode *inode)
+{
+	pthread_rwlock_rdlock(mfs_ilock(fs, inode));
+}
+
+static inline void ilock_write(struct mfs_fs *fs, const struct mfs_inode *inode)
+{
+	pthread_rwlock_wrlock(mfs_ilock(fs, inode));
+}
+
+static inline void ilock_unlock(struct mfs_fs *fs, const struct mfs_inode *inode)
+{
+	pthread_rwlock_unlock(mfs_ilock(fs, inode));
 }
 
 /* ns_lock helpers: every entry point takes exactly one of these. */

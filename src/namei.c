@@ -54,12 +54,12 @@ static int lookup(struct mfs_fs *fs, uint64_t parent, const char *name, int take
 	if (strcmp(name, ".") == 0) {
 		inode = dir;
 	} else if (strcmp(name, "..") == 0) {
-		inode = dir->nlink ? dir->u.dir.parent : NULL;
+		inode = dir->nlink ? dir->u.dir->parent : NULL;
 	} else {
 		err = mfs_check_name(name, &len);
 		if (err)
 			goto out;
-		e = mfs_dir_find(&dir->u.dir.entries, name, len);
+		e = mfs_dir_find(&dir->u.dir->entries, name, len);
 		if (e && mfs_dirent_is_stub(e)) {
 			err = -EIO; /* cannot happen: prepared above, and entries never revert */
 			goto out;
@@ -72,7 +72,7 @@ static int lookup(struct mfs_fs *fs, uint64_t parent, const char *name, int take
 	}
 	if (take_ref)
 		atomic_fetch_add(&inode->nlookup, 1);
-	mfs_inode_fill_locked(inode, out);
+	mfs_inode_fill_locked(fs, inode, out);
 out:
 	ns_unlock(fs);
 	return err;
@@ -106,7 +106,7 @@ static int prepare_new_name(struct mfs_fs *fs, uint64_t parent, const char *name
 	err = mfs_check_name(name, lenp);
 	if (err)
 		return err;
-	if (mfs_dir_find(&(*dirp)->u.dir.entries, name, *lenp))
+	if (mfs_dir_find(&(*dirp)->u.dir->entries, name, *lenp))
 		return -EEXIST;
 	return 0;
 }
@@ -153,12 +153,12 @@ static int make_node(struct mfs_fs *fs, const struct mfs_cred *cred, uint64_t pa
 		memcpy(inode->u.target, target, tlen + 1);
 	}
 	inode->rdev = rdev;
-	err = mfs_dir_add(&dir->u.dir.entries, name, len, inode, NULL);
+	err = mfs_dir_add(&dir->u.dir->entries, name, len, inode, NULL);
 	if (err)
 		goto fail;
 	if (S_ISDIR(mode)) {
 		inode->nlink = 2;
-		inode->u.dir.parent = dir;
+		inode->u.dir->parent = dir;
 		dir->nlink++;
 	} else {
 		inode->nlink = 1;
@@ -238,7 +238,7 @@ int mfs_create(struct mfs_fs *fs, const struct mfs_cred *cred, uint64_t parent, 
 	err = mfs_check_name(name, &len);
 	if (err)
 		goto out;
-	e = mfs_dir_find(&dir->u.dir.entries, name, len);
+	e = mfs_dir_find(&dir->u.dir->entries, name, len);
 	if (e && mfs_dirent_is_stub(e) && (err = mfs_ovl_resolve_locked(fs, dir, e)))
 		goto out;
 	if (e) {
@@ -306,7 +306,7 @@ int mfs_link(struct mfs_fs *fs, uint64_t ino, uint64_t newparent, const char *ne
 	err = -ENOSPC;
 	if (due > inode->charge && fs->ninodes + (due - inode->charge) > fs->max_inodes)
 		goto out;
-	err = mfs_dir_add(&dir->u.dir.entries, newname, len, inode, NULL);
+	err = mfs_dir_add(&dir->u.dir->entries, newname, len, inode, NULL);
 	if (err)
 		goto out;
 	inode->nlink++;
@@ -336,7 +336,7 @@ static int find_entry(struct mfs_fs *fs, uint64_t parent, const char *name,
 	err = mfs_check_name(name, &len);
 	if (err)
 		return err;
-	*ep = mfs_dir_find(&(*dirp)->u.dir.entries, name, len);
+	*ep = mfs_dir_find(&(*dirp)->u.dir->entries, name, len);
 	if (!*ep)
 		return -ENOENT;
 	return mfs_dirent_is_stub(*ep) ? mfs_ovl_resolve_locked(fs, *dirp, *ep) : 0;
@@ -358,7 +358,7 @@ static void drop_name(struct mfs_fs *fs, struct mfs_inode *dir, struct mfs_diren
 {
 	struct mfs_inode *inode = e->inode;
 
-	mfs_dir_remove(&dir->u.dir.entries, e);
+	mfs_dir_remove(&dir->u.dir->entries, e);
 	if (mfs_is_dir(inode)) {
 		inode->nlink = 0;
 		dir->nlink--;
@@ -392,7 +392,7 @@ static int remove_name(struct mfs_fs *fs, uint64_t parent, const char *name, int
 		if (e->inode == fs->root)
 			goto out;
 		err = -ENOTEMPTY;
-		if (mfs_dir_count(&e->inode->u.dir.entries))
+		if (mfs_dir_count(&e->inode->u.dir->entries))
 			goto out;
 	} else if (mfs_is_dir(e->inode)) {
 		err = -EISDIR;
@@ -424,7 +424,7 @@ static int is_within(struct mfs_fs *fs, struct mfs_inode *dir, struct mfs_inode 
 			return 1;
 		if (dir == fs->root || dir->nlink == 0)
 			return 0;
-		dir = dir->u.dir.parent;
+		dir = dir->u.dir->parent;
 	}
 }
 
@@ -433,7 +433,7 @@ static void reparent(struct mfs_inode *inode, struct mfs_inode *from, struct mfs
 {
 	if (!mfs_is_dir(inode) || from == to)
 		return;
-	inode->u.dir.parent = to;
+	inode->u.dir->parent = to;
 	from->nlink--;
 	to->nlink++;
 }
@@ -474,7 +474,7 @@ static int rename_move(struct mfs_fs *fs, struct mfs_inode *odir, struct mfs_dir
 			return -ENOTDIR;
 		if (!mfs_is_dir(src) && mfs_is_dir(dst))
 			return -EISDIR;
-		if (mfs_is_dir(dst) && mfs_dir_count(&dst->u.dir.entries))
+		if (mfs_is_dir(dst) && mfs_dir_count(&dst->u.dir->entries))
 			return -ENOTEMPTY;
 	}
 	if (ndir->nlink == 0)
@@ -495,11 +495,11 @@ static int rename_move(struct mfs_fs *fs, struct mfs_inode *odir, struct mfs_dir
 	} else {
 		err = mfs_check_name(newname, &len);
 		if (!err)
-			err = mfs_dir_add(&ndir->u.dir.entries, newname, len, src, NULL);
+			err = mfs_dir_add(&ndir->u.dir->entries, newname, len, src, NULL);
 		if (err)
 			return err;
 	}
-	mfs_dir_remove(&odir->u.dir.entries, oe);
+	mfs_dir_remove(&odir->u.dir->entries, oe);
 	reparent(src, odir, ndir);
 	src->ctime = now;
 	dir_touch(odir, &now);
@@ -537,7 +537,7 @@ int mfs_rename(struct mfs_fs *fs, uint64_t parent, const char *name, uint64_t ne
 	err = mfs_check_name(newname, &len);
 	if (err)
 		goto out;
-	ne = mfs_dir_find(&ndir->u.dir.entries, newname, len);
+	ne = mfs_dir_find(&ndir->u.dir->entries, newname, len);
 	if (ne && mfs_dirent_is_stub(ne) && (err = mfs_ovl_resolve_locked(fs, ndir, ne)))
 		goto out;
 	if (flags & RENAME_EXCHANGE) {
@@ -583,13 +583,13 @@ ssize_t mfs_readlink(struct mfs_fs *fs, uint64_t ino, char *buf, size_t size)
 
 /* ---- reading directories ---- */
 
-static int fill_one(struct mfs_inode *inode, const char *name, uint64_t next, int plus, int dot,
-		    mfs_dir_fill fill, void *ctx)
+static int fill_one(struct mfs_fs *fs, struct mfs_inode *inode, const char *name, uint64_t next,
+		    int plus, int dot, mfs_dir_fill fill, void *ctx)
 {
 	struct mfs_attr a;
 
 	if (plus) {
-		mfs_inode_fill_locked(inode, &a);
+		mfs_inode_fill_locked(fs, inode, &a);
 	} else {
 		memset(&a, 0, sizeof(a));
 		a.st.st_ino = inode->ino;
@@ -624,15 +624,15 @@ int mfs_readdir(struct mfs_fs *fs, uint64_t ino, uint64_t off, int plus, mfs_dir
 	err = get_dir(fs, ino, &dir);
 	if (err)
 		goto out;
-	if (off < 1 && fill_one(dir, ".", 1, plus, 1, fill, ctx))
+	if (off < 1 && fill_one(fs, dir, ".", 1, plus, 1, fill, ctx))
 		goto out;
 	/* a removed directory's parent may be gone: ".." is itself then */
-	if (off < 2 && fill_one(dir->nlink ? dir->u.dir.parent : dir, "..", 2, plus, 1, fill, ctx))
+	if (off < 2 && fill_one(fs, dir->nlink ? dir->u.dir->parent : dir, "..", 2, plus, 1, fill, ctx))
 		goto out;
-	for (e = mfs_dir_next(&dir->u.dir.entries, off < 2 ? 2 : off); e;
-	     e = mfs_dir_next(&dir->u.dir.entries, e->pos)) {
+	for (e = mfs_dir_next(&dir->u.dir->entries, off < 2 ? 2 : off); e;
+	     e = mfs_dir_next(&dir->u.dir->entries, e->pos)) {
 		if (mfs_dirent_is_stub(e) ? fill_stub(e, fill, ctx)
-					  : fill_one(e->inode, e->name, e->pos, plus, 0, fill, ctx))
+					  : fill_one(fs, e->inode, e->name, e->pos, plus, 0, fill, ctx))
 			break;
 	}
 out:

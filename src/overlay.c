@@ -210,9 +210,10 @@ static struct mfs_inode *lower_inode_new(struct mfs_fs *fs, uint64_t ino, const 
 	struct mfs_inode *inode = mfs_calloc(1, sizeof(*inode));
 	struct mfs_ovl *o = mfs_calloc(1, sizeof(*o));
 
-	if (!inode || !o)
-		goto fail;
-	mfs_inode_init_fields(inode, st->st_mode & (S_IFMT | 07777));
+	if (!inode || !o || mfs_inode_init_fields(inode, st->st_mode & (S_IFMT | 07777))) {
+		mfs_free(inode);
+		goto fail_ovl;
+	}
 	inode->ino = ino;
 	inode->uid = fs->lower_uid_set ? fs->lower_uid : st->st_uid;
 	inode->gid = fs->lower_gid_set ? fs->lower_gid : st->st_gid;
@@ -232,12 +233,11 @@ static struct mfs_inode *lower_inode_new(struct mfs_fs *fs, uint64_t ino, const 
 	}
 	inode->ovl = o;
 	if (mfs_inode_add_table(fs, inode)) {
-		pthread_rwlock_destroy(&inode->lock);
-		goto fail;
+		mfs_inode_discard(inode);
+		goto fail_ovl;
 	}
 	return inode;
-fail:
-	mfs_free(inode);
+fail_ovl:
 	mfs_free(o);
 	mfs_free(relpath);
 	return NULL;
@@ -281,7 +281,7 @@ static int add_hard_link(struct mfs_fs *fs, struct mfs_inode *dir, struct listed
 	HASH_FIND(hh, fs->links, &key.key, sizeof(key.key), hl);
 	if (hl) {
 		inode = hl->inode;
-		err = mfs_dir_add(&dir->u.dir.entries, le->name, le->namelen, inode, NULL);
+		err = mfs_dir_add(&dir->u.dir->entries, le->name, le->namelen, inode, NULL);
 		if (err)
 			return err;
 		*u = (struct undo){.inode = inode, .took_unlisted = hl->unlisted > 0};
@@ -320,7 +320,7 @@ static int add_hard_link(struct mfs_fs *fs, struct mfs_inode *dir, struct listed
 	}
 	inode->ovl->hl = hl;
 	*u = (struct undo){.inode = inode, .created = true};
-	err = mfs_dir_add(&dir->u.dir.entries, le->name, le->namelen, inode, NULL);
+	err = mfs_dir_add(&dir->u.dir->entries, le->name, le->namelen, inode, NULL);
 	if (err)
 		mfs_inode_free(fs, inode); /* takes hl out of fs->links too */
 	return err;
@@ -350,14 +350,14 @@ static int commit_listing(struct mfs_fs *fs, struct mfs_inode *dir, struct listi
 			if (!err)
 				nundo++;
 		} else {
-			err = mfs_dir_add_stub(&dir->u.dir.entries, le->name, le->namelen,
+			err = mfs_dir_add_stub(&dir->u.dir->entries, le->name, le->namelen,
 					       fs->next_ino++, le->type, le->layer, NULL);
 			subdirs += S_ISDIR(le->type);
 		}
 	}
 	if (err) {
 		undo_entries(fs, undo, nundo);
-		mfs_dir_free(&dir->u.dir.entries);
+		mfs_dir_free(&dir->u.dir->entries);
 	} else {
 		dir->nlink += subdirs;
 	}
@@ -444,7 +444,7 @@ static int commit(struct mfs_fs *fs, struct mfs_inode *dir, struct mfs_dirent *e
 		return -ENOMEM;
 	if (S_ISDIR(f->type)) {
 		inode->nlink = 2;
-		inode->u.dir.parent = dir;
+		inode->u.dir->parent = dir;
 		err = commit_listing(fs, inode, &f->list);
 		if (err) {
 			mfs_inode_free(fs, inode);
@@ -474,7 +474,7 @@ int mfs_ovl_prepare(struct mfs_fs *fs, uint64_t parent, const char *name)
 		return 0;
 	ns_read(fs);
 	dir = mfs_inode_get(fs, parent);
-	e = dir && mfs_is_dir(dir) ? mfs_dir_find(&dir->u.dir.entries, name, len) : NULL;
+	e = dir && mfs_is_dir(dir) ? mfs_dir_find(&dir->u.dir->entries, name, len) : NULL;
 	if (!e || !mfs_dirent_is_stub(e)) {
 		ns_unlock(fs);
 		return 0;
@@ -486,7 +486,7 @@ int mfs_ovl_prepare(struct mfs_fs *fs, uint64_t parent, const char *name)
 
 	ns_write(fs);
 	dir = mfs_inode_get(fs, parent);
-	e = dir && mfs_is_dir(dir) ? mfs_dir_find(&dir->u.dir.entries, name, len) : NULL;
+	e = dir && mfs_is_dir(dir) ? mfs_dir_find(&dir->u.dir->entries, name, len) : NULL;
 	if (e && mfs_dirent_is_stub(e) && e->stub_ino == f.ino)
 		err = err ? err : commit(fs, dir, e, &f);
 	else
@@ -550,14 +550,22 @@ void mfs_ovl_teardown(struct mfs_fs *fs)
 	fs->nlayers = 0;
 }
 
-void mfs_ovl_free(struct mfs_fs *fs, struct mfs_inode *inode)
+void mfs_ovl_unlink_hardlink(struct mfs_fs *fs, struct mfs_inode *inode)
 {
 	struct mfs_ovl *o = inode->ovl;
 
 	if (o->hl) {
 		HASH_DEL(fs->links, o->hl);
 		mfs_free(o->hl);
+		o->hl = NULL;
 	}
+}
+
+void mfs_ovl_free(struct mfs_fs *fs, struct mfs_inode *inode)
+{
+	struct mfs_ovl *o = inode->ovl;
+
+	mfs_ovl_unlink_hardlink(fs, inode);
 	if (S_ISREG(inode->type))
 		mfs_copyup_close(fs, inode);
 	mfs_free(o->masks);

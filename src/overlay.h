@@ -141,6 +141,13 @@ int mfs_ovl_resolve_locked(struct mfs_fs *fs, struct mfs_inode *dir, struct mfs_
  */
 int mfs_ovl_load_xattrs(struct mfs_fs *fs, struct mfs_inode *inode);
 
+/*
+ * The inode has no name left: a name of its lower inode found by a later
+ * listing (more names than lower counted) is then a new inode, not this
+ * one.  ns write lock held.
+ */
+void mfs_ovl_unlink_hardlink(struct mfs_fs *fs, struct mfs_inode *inode);
+
 /* Release what inode->ovl holds (hard-link record, mapping, masks, path). */
 void mfs_ovl_free(struct mfs_fs *fs, struct mfs_inode *inode);
 

@@ -1329,6 +1329,23 @@ START_TEST(setattr_changes_mode_owner_and_group_and_moves_ctime)
 }
 END_TEST
 
+START_TEST(an_empty_setattr_touches_ctime_as_chown_minus_one_does)
+{
+	struct mfs_fs *fs = default_fs();
+	uint64_t f = mk_file(fs, MFS_ROOT_INO, "f");
+	struct mfs_setattr sa = {.valid = MFS_SET_CTIME, .ctime = {.tv_sec = 1000}};
+	struct mfs_attr a;
+
+	ck_assert_int_eq(mfs_setattr(fs, f, &sa, &a), 0);
+	ck_assert_int_eq(a.st.st_ctim.tv_sec, 1000);
+	sa.valid = 0; /* what the kernel sends for chown(f, -1, -1) */
+	ck_assert_int_eq(mfs_setattr(fs, f, &sa, &a), 0);
+	ck_assert_int_gt(a.st.st_ctim.tv_sec, 1000);
+	ck_assert_int_eq(a.st.st_mode & 07777, 0644);
+	finish(fs);
+}
+END_TEST
+
 START_TEST(setattr_sets_times_exactly_or_to_now)
 {
 	struct mfs_fs *fs = default_fs();
@@ -2703,6 +2720,7 @@ static Suite *fs_suite(void)
 
 	tcase_add_test(attrs, setattr_changes_mode_owner_and_group_and_moves_ctime);
 	tcase_add_test(attrs, setattr_sets_times_exactly_or_to_now);
+	tcase_add_test(attrs, an_empty_setattr_touches_ctime_as_chown_minus_one_does);
 	tcase_add_test(attrs, setattr_size_shrinks_and_grows_with_zeros);
 	tcase_add_test(attrs, setattr_size_of_a_directory_gives_eisdir_and_of_a_symlink_einval);
 	tcase_add_test(attrs, new_entries_in_a_setgid_directory_take_its_group);
