@@ -2,7 +2,9 @@
  * main.c — the daemon: parse options, create the core filesystem, mount,
  * run the FUSE session until unmount or a signal, then free everything.
  */
+#include <errno.h>
 #include <limits.h>
+#include <mntent.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +35,29 @@ static int run_session(struct fuse_session *se, const struct fuse_cmdline_opts *
 	ret = fuse_session_loop_mt(se, loop);
 	fuse_loop_cfg_destroy(loop);
 	return ret;
+}
+
+/*
+ * Is a FUSE filesystem still mounted on path?  An unmount that arrives
+ * while a worker is in the middle of reading a request from /dev/fuse
+ * (many RELEASEs still queued, say) makes that read fail with ECONNABORTED
+ * instead of ENODEV, which libfuse 3.14 reports as an error ("fuse: reading
+ * device: Software caused connection abort").  If the mount is gone, it was
+ * the unmount the user asked for, and memfs exits 0; if it is still there
+ * (the connection was aborted through /sys/fs/fuse/connections), it was not.
+ */
+static int fuse_mounted_on(const char *path)
+{
+	FILE *f = setmntent("/proc/self/mounts", "r");
+	struct mntent *m;
+	int found = 0;
+
+	if (!f)
+		return 1; /* cannot tell: assume the worst */
+	while (!found && (m = getmntent(f)))
+		found = strcmp(m->mnt_dir, path) == 0 && strncmp(m->mnt_type, "fuse", 4) == 0;
+	endmntent(f);
+	return found;
 }
 
 /* Is path below dir (both absolute, canonical)? */
@@ -156,6 +181,8 @@ int main(int argc, char *argv[])
 	 * signal's number: a requested, clean unmount, so success */
 	err = run_session(se, &o);
 	ret = err == 0 || err == SIGINT || err == SIGTERM || err == SIGHUP ? 0 : 1;
+	if (err == -ECONNABORTED && !fuse_mounted_on(cfg.mountpoint))
+		ret = 0; /* unmounted while a request was being read: see fuse_mounted_on */
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:

@@ -101,6 +101,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 */
 	m->open_without_request =
 		cfg->cache == MEMFS_CACHE_ALWAYS && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT);
+	/* over lower layers a file is mapped while it is open: that needs the
+	 * opens and closes (issue 3: mapped at open, unmapped after) */
+	if (cfg->nlower)
+		m->open_without_request = 0;
 	if (m->open_without_request)
 		mfs_fs_opens_untracked(m->fs); /* a removed file may still be open */
 	m->opendir_without_request =
