@@ -57,7 +57,7 @@ struct cursor {
 };
 
 /* What holes and the part of a chunk past its cap read as. */
-static const unsigned char zero_page[MFS_CHUNK_SIZE];
+const unsigned char mfs_data_zero_page[MFS_CHUNK_SIZE];
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
 {
@@ -514,7 +514,7 @@ int mfs_data_read_iov(const struct mfs_data *d, uint64_t off, size_t len, struct
 			iov[n++] = (struct iovec){.iov_base = c->data + in, .iov_len = have};
 		if (have < piece)
 			iov[n++] =
-			    (struct iovec){.iov_base = (void *)zero_page, .iov_len = piece - have};
+			    (struct iovec){.iov_base = (void *)mfs_data_zero_page, .iov_len = piece - have};
 		off += piece;
 		len -= piece;
 	}
@@ -838,6 +838,46 @@ int mfs_data_copy(struct mfs_data *dst, struct mfs_space *sp, uint64_t dst_off,
 	return 0;
 }
 
+/* ---- queries by chunk number ---- */
+
+int mfs_data_has(const struct mfs_data *d, uint64_t idx)
+{
+	struct node *leaf = find_leaf(d, idx);
+
+	return leaf && leaf->slot[idx & FANOUT_MASK];
+}
+
+int mfs_data_is_written(const struct mfs_data *d, uint64_t idx)
+{
+	struct node *leaf = find_leaf(d, idx);
+
+	return leaf && is_written(leaf->slot[idx & FANOUT_MASK]);
+}
+
+int mfs_data_next(const struct mfs_data *d, uint64_t idx, int written_only, uint64_t *found)
+{
+	return next_chunk(d, idx, written_only, found) != NULL;
+}
+
+uint64_t mfs_data_count(const struct mfs_data *d, uint64_t from, uint64_t to)
+{
+	uint64_t n = 0, idx;
+	struct node *leaf;
+
+	while (from < to && (leaf = next_chunk(d, from, false, &idx)) && idx < to) {
+		uint64_t leaf_first = idx & ~FANOUT_MASK, leaf_end = leaf_first + FANOUT;
+
+		if (from <= leaf_first && leaf_end <= to) {
+			n += leaf->count; /* the whole leaf is in the range */
+		} else {
+			for (uint64_t i = idx; i < leaf_end && i < to; i++)
+				n += leaf->slot[i & FANOUT_MASK] != NULL;
+		}
+		from = leaf_end;
+	}
+	return n;
+}
+
 /* ---- consistency check ---- */
 
 struct check_state {
@@ -858,7 +898,7 @@ static int check_chunk(const struct chunk *c, struct check_state *st)
 		return check_fail(st, "chunk cap is not a power of two in range");
 	if (c->flags & ~CHUNK_UNWRITTEN)
 		return check_fail(st, "chunk has a stray flag");
-	if ((c->flags & CHUNK_UNWRITTEN) && memcmp(c->data, zero_page, c->cap) != 0)
+	if ((c->flags & CHUNK_UNWRITTEN) && memcmp(c->data, mfs_data_zero_page, c->cap) != 0)
 		return check_fail(st, "unwritten chunk holds nonzero bytes");
 	if (st->short_seen)
 		return check_fail(st, "a written chunk shorter than a full chunk is not the last");

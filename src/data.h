@@ -147,6 +147,26 @@ int64_t mfs_data_seek(const struct mfs_data *d, uint64_t size, uint64_t off, int
 int mfs_data_copy(struct mfs_data *dst, struct mfs_space *sp, uint64_t dst_off,
 		  const struct mfs_data *src, uint64_t src_off, uint64_t len);
 
+/* ---- queries by chunk number (the overlay combines them with a lower file) ---- */
+
+/* What holes read as: MFS_CHUNK_SIZE zero bytes. */
+extern const unsigned char mfs_data_zero_page[MFS_CHUNK_SIZE];
+
+/* 1 if chunk idx is present (written or not), else 0. */
+int mfs_data_has(const struct mfs_data *d, uint64_t idx);
+
+/* 1 if chunk idx is present and written (data to SEEK_DATA), else 0. */
+int mfs_data_is_written(const struct mfs_data *d, uint64_t idx);
+
+/*
+ * The first chunk numbered >= idx that is present (written_only: and
+ * written): 1 and its number in *found, or 0 if there is none.
+ */
+int mfs_data_next(const struct mfs_data *d, uint64_t idx, int written_only, uint64_t *found);
+
+/* Number of present chunks numbered in [from, to).  O(leaves in the range). */
+uint64_t mfs_data_count(const struct mfs_data *d, uint64_t from, uint64_t to);
+
 /*
  * Check the tree's invariants (counts in every node, nchunks, heights).
  * Returns 0, or -EUCLEAN and a description in why (may be NULL).

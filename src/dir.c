@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "alloc.h"
 
@@ -207,8 +208,9 @@ static void tidy_slots(struct mfs_dir *dir)
 
 /* ---- add, remove, iterate ---- */
 
-int mfs_dir_add(struct mfs_dir *dir, const char *name, size_t namelen, struct mfs_inode *inode,
-		struct mfs_dirent **out)
+/* Add a new entry whose inode or stub fields the caller sets in *out. */
+static int add_entry(struct mfs_dir *dir, const char *name, size_t namelen,
+		     struct mfs_dirent **out)
 {
 	struct mfs_dirent *e;
 	int err;
@@ -217,7 +219,9 @@ int mfs_dir_add(struct mfs_dir *dir, const char *name, size_t namelen, struct mf
 	e = mfs_malloc(dirent_size(namelen));
 	if (!e)
 		return -ENOMEM;
-	e->inode = inode;
+	e->inode = NULL;
+	e->stub_type = 0;
+	e->stub_layer = 0;
 	e->pos = dir->next_pos;
 	e->namelen = (uint16_t)namelen;
 	memcpy(e->name, name, namelen);
@@ -238,6 +242,37 @@ int mfs_dir_add(struct mfs_dir *dir, const char *name, size_t namelen, struct mf
 	dir->nslots++;
 	dir->nlive++;
 	dir->next_pos++;
+	*out = e;
+	return 0;
+}
+
+int mfs_dir_add(struct mfs_dir *dir, const char *name, size_t namelen, struct mfs_inode *inode,
+		struct mfs_dirent **out)
+{
+	struct mfs_dirent *e;
+	int err = add_entry(dir, name, namelen, &e);
+
+	if (err)
+		return err;
+	e->inode = inode;
+	if (out)
+		*out = e;
+	return 0;
+}
+
+int mfs_dir_add_stub(struct mfs_dir *dir, const char *name, size_t namelen, uint64_t ino,
+		     unsigned type, unsigned layer, struct mfs_dirent **out)
+{
+	struct mfs_dirent *e;
+	int err;
+
+	assert((type & ~(unsigned)S_IFMT) == 0 && type != 0 && layer <= UINT8_MAX);
+	err = add_entry(dir, name, namelen, &e);
+	if (err)
+		return err;
+	e->stub_ino = ino;
+	e->stub_type = (uint8_t)(type >> 12);
+	e->stub_layer = (uint8_t)layer;
 	if (out)
 		*out = e;
 	return 0;

@@ -17,6 +17,12 @@
  * Positions 1 and 2 are reserved for "." and "..", which are not stored;
  * stored entries start at MFS_DIR_FIRST_POS.
  *
+ * An entry is either real (it points at its inode) or a stub: a name listed
+ * from a lower layer that nobody has looked up yet (overlay.c).  A stub has
+ * no inode, only the number its inode will get, its file type and the
+ * lower layer it comes from, so a listed lower entry costs no more than an
+ * entry.
+ *
  * Not thread-safe: the caller holds the locks fs.h describes.  Entries point
  * at inodes but never own or free them.
  */
@@ -34,12 +40,36 @@
 struct mfs_inode;
 
 struct mfs_dirent {
-	UT_hash_handle hh;       /* by-name table; key is name[0..namelen) */
-	struct mfs_inode *inode; /* the entry's inode (not owned) */
-	uint64_t pos;            /* readdir position, unique in this directory */
-	uint16_t namelen;        /* 1..MFS_NAME_MAX */
-	char name[];             /* NUL-terminated */
+	UT_hash_handle hh; /* by-name table; key is name[0..namelen) */
+	union {
+		struct mfs_inode *inode; /* real entry: its inode (not owned) */
+		uint64_t stub_ino;       /* stub: the number its inode will have */
+	};
+	uint64_t pos;       /* readdir position, unique in this directory */
+	uint16_t namelen;   /* 1..MFS_NAME_MAX */
+	uint8_t stub_type;  /* 0: real entry; stub: its S_IFMT >> 12 (never 0) */
+	uint8_t stub_layer; /* stub: index of the topmost lower layer holding it */
+	char name[];        /* NUL-terminated */
 };
+
+static inline int mfs_dirent_is_stub(const struct mfs_dirent *e)
+{
+	return e->stub_type != 0;
+}
+
+/* The S_IFMT bits of a stub. */
+static inline unsigned mfs_dirent_stub_mode(const struct mfs_dirent *e)
+{
+	return (unsigned)e->stub_type << 12;
+}
+
+/* A stub becomes a real entry of inode (its inode number must be stub_ino). */
+static inline void mfs_dirent_set_inode(struct mfs_dirent *e, struct mfs_inode *inode)
+{
+	e->inode = inode;
+	e->stub_type = 0;
+	e->stub_layer = 0;
+}
 
 struct mfs_dirslot {
 	uint64_t pos;             /* position; kept in tombstones too */
@@ -75,6 +105,13 @@ struct mfs_dirent *mfs_dir_find(const struct mfs_dir *dir, const char *name, siz
  */
 int mfs_dir_add(struct mfs_dir *dir, const char *name, size_t namelen, struct mfs_inode *inode,
 		struct mfs_dirent **out);
+
+/*
+ * Add a stub name -> (ino, type, layer), as mfs_dir_add; type is the S_IFMT
+ * bits of a file type (not 0).
+ */
+int mfs_dir_add_stub(struct mfs_dir *dir, const char *name, size_t namelen, uint64_t ino,
+		     unsigned type, unsigned layer, struct mfs_dirent **out);
 
 /* Remove and free an entry of this directory.  Never fails. */
 void mfs_dir_remove(struct mfs_dir *dir, struct mfs_dirent *entry);

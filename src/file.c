@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -30,16 +31,16 @@ static int file_begin(struct mfs_fs *fs, uint64_t ino, int write, struct mfs_ino
 		return !inode ? -ENOENT : mfs_is_dir(inode) ? -EISDIR : -EINVAL;
 	}
 	if (write)
-		pthread_rwlock_wrlock(&inode->lock);
+		ilock_write(fs, inode);
 	else
-		pthread_rwlock_rdlock(&inode->lock);
+		ilock_read(fs, inode);
 	*out = inode;
 	return 0;
 }
 
 static void file_end(struct mfs_fs *fs, struct mfs_inode *inode)
 {
-	pthread_rwlock_unlock(&inode->lock);
+	ilock_unlock(fs, inode);
 	ns_unlock(fs);
 }
 
@@ -62,11 +63,18 @@ int mfs_open(struct mfs_fs *fs, uint64_t ino, int flags)
 		goto out;
 	}
 	if ((flags & O_TRUNC) && mfs_is_reg(inode) && (flags & O_ACCMODE) != O_RDONLY) {
-		pthread_rwlock_wrlock(&inode->lock);
-		mfs_data_truncate(&inode->u.data, &fs->space, 0);
-		inode->size = 0;
+		ilock_write(fs, inode);
+		mfs_file_truncate(fs, inode, 0);
 		file_modified(inode);
-		pthread_rwlock_unlock(&inode->lock);
+		ilock_unlock(fs, inode);
+	}
+	if (mfs_is_reg(inode) && inode->ovl) {
+		/* a lower file is mapped on open: it is read from there */
+		ilock_read(fs, inode);
+		err = mfs_copyup_open(fs, inode);
+		ilock_unlock(fs, inode);
+		if (err)
+			goto out;
 	}
 	atomic_fetch_add(&inode->nopen, 1);
 out:
@@ -75,28 +83,32 @@ out:
 }
 
 /*
- * The last handle of an inode with no names and no lookups frees it; that
- * needs the write lock, taken only in that rare case (the kernel normally
- * holds a lookup reference while a file is open).
+ * The last handle of an inode with no names gives its nr_inodes charge back
+ * and, with no lookups either, frees it; that needs the write lock, taken
+ * only in that rare case.  The last handle of a lower file unmaps it.
  */
 static int release(struct mfs_fs *fs, uint64_t ino)
 {
 	struct mfs_inode *inode;
-	int last = 0;
+	int last = 0, orphan = 0;
 
 	ns_read(fs);
 	inode = mfs_inode_get(fs, ino);
 	if (inode && atomic_load(&inode->nopen) > 0)
-		last = atomic_fetch_sub(&inode->nopen, 1) == 1 && inode->nlink == 0 &&
-		       atomic_load(&inode->nlookup) == 0;
+		last = atomic_fetch_sub(&inode->nopen, 1) == 1;
+	if (last && inode->ovl && mfs_is_reg(inode))
+		mfs_copyup_close(fs, inode);
+	orphan = last && inode->nlink == 0;
 	ns_unlock(fs);
 	if (!inode)
 		return -ENOENT;
-	if (last) {
+	if (orphan) {
 		ns_write(fs);
 		inode = mfs_inode_get(fs, ino); /* may be gone already */
-		if (inode)
+		if (inode) {
+			mfs_inode_recharge(fs, inode);
 			mfs_inode_maybe_free(fs, inode);
+		}
 		ns_unlock(fs);
 	}
 	return 0;
@@ -127,6 +139,7 @@ int mfs_read(struct mfs_fs *fs, uint64_t ino, uint64_t off, size_t size, mfs_rea
 	     void *ctx)
 {
 	struct iovec stack_iov[IOV_ON_STACK], *iov = stack_iov;
+	struct mfs_map *held = NULL;
 	struct mfs_inode *inode;
 	struct timespec now;
 	int n = 0, err, want_atime;
@@ -135,9 +148,11 @@ int mfs_read(struct mfs_fs *fs, uint64_t ino, uint64_t off, size_t size, mfs_rea
 	if (err)
 		return err;
 	if (off < inode->size) {
+		bool lower = mfs_copyup_active(inode);
+
 		if (size > inode->size - off)
 			size = (size_t)(inode->size - off);
-		int max = mfs_data_iov_max(off, size);
+		int max = lower ? mfs_copyup_iov_max(off, size) : mfs_data_iov_max(off, size);
 		if (max > (int)IOV_ON_STACK) {
 			iov = mfs_malloc(sizeof(*iov) * (size_t)max);
 			if (!iov) {
@@ -145,18 +160,20 @@ int mfs_read(struct mfs_fs *fs, uint64_t ino, uint64_t off, size_t size, mfs_rea
 				return -ENOMEM;
 			}
 		}
-		n = mfs_data_read_iov(&inode->u.data, off, size, iov, max);
+		n = lower ? mfs_copyup_read_iov(fs, inode, off, size, iov, max, &held)
+			  : mfs_data_read_iov(&inode->u.data, off, size, iov, max);
 	}
 	err = n < 0 ? n : sink(ctx, iov, n);
+	mfs_copyup_put(fs, held);
 	mfs_now(&now);
 	want_atime = err == 0 && need_atime(inode, &now);
 	if (iov != stack_iov)
 		mfs_free(iov);
-	pthread_rwlock_unlock(&inode->lock);
+	ilock_unlock(fs, inode);
 	if (want_atime) {
-		pthread_rwlock_wrlock(&inode->lock);
+		ilock_write(fs, inode);
 		inode->atime = now;
-		pthread_rwlock_unlock(&inode->lock);
+		ilock_unlock(fs, inode);
 	}
 	ns_unlock(fs);
 	return err;
@@ -167,15 +184,15 @@ struct buf_sink {
 	size_t done;
 };
 
+/* The iovec may point into a lower mapping: copied with the SIGBUS guard. */
 static int copy_out(void *ctx, const struct iovec *iov, int n)
 {
 	struct buf_sink *b = ctx;
+	int err = mfs_copyup_copy_out(b->buf, iov, n);
 
-	for (int i = 0; i < n; i++) {
-		memcpy(b->buf + b->done, iov[i].iov_base, iov[i].iov_len);
+	for (int i = 0; i < n && !err; i++)
 		b->done += iov[i].iov_len;
-	}
-	return 0;
+	return err;
 }
 
 ssize_t mfs_pread(struct mfs_fs *fs, uint64_t ino, void *buf, size_t size, uint64_t off)
@@ -256,6 +273,19 @@ ssize_t mfs_write(struct mfs_fs *fs, uint64_t ino, uint64_t off, size_t len, uns
 		n = -EFBIG;
 		goto out;
 	}
+	if (mfs_copyup_active(inode)) {
+		/* every lower chunk written into is copied up first; if the
+		 * filesystem fills up on the way, the write stops short there */
+		uint64_t done, upto;
+		err = mfs_copyup_range(fs, inode, off, len, true, &done);
+		upto = ((off >> MFS_CHUNK_SHIFT) + done) << MFS_CHUNK_SHIFT;
+		if (err && upto <= off) {
+			n = err;
+			goto out;
+		}
+		if (err)
+			len = (size_t)(upto - off);
+	}
 	n = write_piece(fs, inode, off, len, fill, ctx);
 	if (n == -ENOSPC && (off & (MFS_CHUNK_SIZE - 1)) + len > MFS_CHUNK_SIZE)
 		n = write_near_full(fs, inode, off, len, fill, ctx);
@@ -294,6 +324,22 @@ ssize_t mfs_pwrite(struct mfs_fs *fs, uint64_t ino, const void *buf, size_t len,
 	return mfs_write(fs, ino, off, len, flags, copy_in, &b);
 }
 
+/*
+ * FALLOC_FL_PUNCH_HOLE over [off, off+len), past EOF too (blocks
+ * preallocated with KEEP_SIZE are freed).  In a lower file the edge chunks
+ * are copied up and the chunks inside masked first.  Inode write-locked.
+ */
+static int punch_locked(struct mfs_fs *fs, struct mfs_inode *inode, uint64_t off, uint64_t len)
+{
+	int err = mfs_copyup_range(fs, inode, off, len, false, NULL);
+
+	if (!err)
+		err = mfs_copyup_mask(fs, inode, off, len);
+	if (!err)
+		mfs_data_punch(&inode->u.data, &fs->space, off, len);
+	return err;
+}
+
 int mfs_fallocate(struct mfs_fs *fs, uint64_t ino, int mode, uint64_t off, uint64_t len)
 {
 	struct mfs_inode *inode;
@@ -318,12 +364,17 @@ int mfs_fallocate(struct mfs_fs *fs, uint64_t ino, int mode, uint64_t off, uint6
 	if (err)
 		return err;
 	if (mode & FALLOC_FL_PUNCH_HOLE) {
-		/* past EOF too: blocks preallocated with KEEP_SIZE are freed */
-		mfs_data_punch(&inode->u.data, &fs->space, off, len);
+		err = punch_locked(fs, inode, off, len);
 	} else if (mode & FALLOC_FL_ZERO_RANGE) {
-		err = mfs_data_zero_range(&inode->u.data, &fs->space, off, len);
+		/* lower bytes around the range stay: copy up the edge chunks */
+		err = mfs_copyup_range(fs, inode, off, len, false, NULL);
+		if (!err)
+			err = mfs_data_zero_range(&inode->u.data, &fs->space, off, len);
 	} else {
-		err = mfs_data_allocate(&inode->u.data, &fs->space, off, len);
+		/* reserving over lower bytes reserves their copies */
+		err = mfs_copyup_range(fs, inode, off, len, true, NULL);
+		if (!err)
+			err = mfs_data_allocate(&inode->u.data, &fs->space, off, len);
 	}
 	if (!err) {
 		if (!keep && off + len > inode->size)
@@ -345,15 +396,56 @@ int64_t mfs_lseek(struct mfs_fs *fs, uint64_t ino, uint64_t off, int whence)
 	err = file_begin(fs, ino, 0, &inode);
 	if (err)
 		return err;
-	r = mfs_data_seek(&inode->u.data, inode->size, off, whence);
+	r = mfs_copyup_active(inode) ? mfs_copyup_seek(inode, off, whence)
+				     : mfs_data_seek(&inode->u.data, inode->size, off, whence);
 	file_end(fs, inode);
 	return r;
+}
+
+/*
+ * mfs_data_copy where either file reads from lower: chunk by chunk through
+ * a buffer, holes of in punched into out (as mfs_data_copy keeps them).
+ * Both inodes write-locked; the ranges do not overlap if in == out.
+ */
+static int copy_with_lower(struct mfs_fs *fs, struct mfs_inode *out, uint64_t off_out,
+			   struct mfs_inode *in, uint64_t off_in, uint64_t len)
+{
+	unsigned char buf[MFS_CHUNK_SIZE];
+	struct iovec iov[12]; /* mfs_copyup_iov_max of one chunk */
+	uint64_t done = 0;
+	int err = 0;
+
+	while (done < len && !err) {
+		uint64_t at = off_in + done, to = off_out + done, idx = at >> MFS_CHUNK_SHIFT;
+		size_t piece = MFS_CHUNK_SIZE - (size_t)(at & (MFS_CHUNK_SIZE - 1));
+		struct mfs_map *held = NULL;
+		int n;
+
+		if (piece > len - done)
+			piece = (size_t)(len - done);
+		if (!mfs_data_is_written(&in->u.data, idx) && !mfs_copyup_chunk_is_lower(in, idx)) {
+			err = punch_locked(fs, out, to, piece);
+		} else {
+			n = mfs_copyup_active(in)
+				? mfs_copyup_read_iov(fs, in, at, piece, iov, 12, &held)
+				: mfs_data_read_iov(&in->u.data, at, piece, iov, 12);
+			err = n < 0 ? n : mfs_copyup_copy_out(buf, iov, n);
+			mfs_copyup_put(fs, held);
+			if (!err)
+				err = mfs_copyup_range(fs, out, to, piece, true, NULL);
+			if (!err)
+				err = mfs_data_write(&out->u.data, &fs->space, to, buf, piece);
+		}
+		done += piece;
+	}
+	return err;
 }
 
 ssize_t mfs_copy_range(struct mfs_fs *fs, uint64_t ino_in, uint64_t off_in, uint64_t ino_out,
 		       uint64_t off_out, size_t len)
 {
-	struct mfs_inode *in, *out, *first, *second;
+	struct mfs_inode *in, *out;
+	pthread_rwlock_t *first, *second;
 	ssize_t r = 0;
 	int err;
 
@@ -368,12 +460,17 @@ ssize_t mfs_copy_range(struct mfs_fs *fs, uint64_t ino_in, uint64_t off_in, uint
 		ns_unlock(fs);
 		return mfs_is_dir(in) || mfs_is_dir(out) ? -EISDIR : -EINVAL;
 	}
-	/* Two inode locks: lower number first (fs.h). */
-	first = in->ino <= out->ino ? in : out;
-	second = first == in ? out : in;
-	pthread_rwlock_wrlock(&first->lock);
+	/* Two inode locks: lower address first, one if they share it (fs.h). */
+	first = mfs_ilock(fs, in);
+	second = mfs_ilock(fs, out);
+	if (first > second) {
+		pthread_rwlock_t *t = first;
+		first = second;
+		second = t;
+	}
+	pthread_rwlock_wrlock(first);
 	if (second != first)
-		pthread_rwlock_wrlock(&second->lock);
+		pthread_rwlock_wrlock(second);
 	if (off_in >= in->size || len == 0)
 		goto out;
 	if (len > in->size - off_in)
@@ -386,7 +483,10 @@ ssize_t mfs_copy_range(struct mfs_fs *fs, uint64_t ino_in, uint64_t off_in, uint
 		r = -EINVAL;
 		goto out;
 	}
-	err = mfs_data_copy(&out->u.data, &fs->space, off_out, &in->u.data, off_in, len);
+	if (mfs_copyup_active(in) || mfs_copyup_active(out))
+		err = copy_with_lower(fs, out, off_out, in, off_in, len);
+	else
+		err = mfs_data_copy(&out->u.data, &fs->space, off_out, &in->u.data, off_in, len);
 	if (err) {
 		/* Bytes may have landed past the size, where the file must read
 		 * as zeros: punch them away.  Inside the size, the destination
@@ -404,8 +504,8 @@ ssize_t mfs_copy_range(struct mfs_fs *fs, uint64_t ino_in, uint64_t off_in, uint
 	r = (ssize_t)len;
 out:
 	if (second != first)
-		pthread_rwlock_unlock(&second->lock);
-	pthread_rwlock_unlock(&first->lock);
+		pthread_rwlock_unlock(second);
+	pthread_rwlock_unlock(first);
 	ns_unlock(fs);
 	return r;
 }

@@ -26,12 +26,18 @@
  *     mknod, mkdir, symlink, link, unlink, rmdir, rename, forget, release of
  *     the last reference); read mode for everything else.  Directory contents
  *     and directory attributes change only under the write lock.
- *  2. inode->lock (rwlock) of a regular file, symlink or special file: its
- *     contents, size, attributes and xattrs.  Taken with ns_lock held (read
- *     mode); read mode to read, write mode to change.  Two inode locks are
- *     taken in increasing inode number (copy_file_range).  Under the
- *     ns_lock write lock no inode lock is needed (nobody else runs).
- *  3. atomics: the space and inode counters (space.h), the atime of
+ *  2. the inode lock (rwlock): contents, size, attributes and xattrs of a
+ *     regular file, symlink or special file.  Locks are striped: an inode's
+ *     lock is one of MFS_ILOCKS held by the filesystem, chosen by its
+ *     number, and shared with the other inodes that hash to it, so an inode
+ *     carries no lock of its own.  Taken with ns_lock held (read mode);
+ *     read mode to read, write mode to change.  Never hold one while taking
+ *     another, except copy_file_range's two: lower address first, and only
+ *     once if both inodes share a lock.  Under the ns_lock write lock no
+ *     inode lock is needed (nobody else runs).
+ *  3. fs->maps.lock (mutex, copyup.h): the lower mappings; taken inside an
+ *     inode lock, nothing is taken inside it.
+ *  4. atomics: the space and inode counters (space.h), the atime of
  *     directories, and nlookup/nopen updates made under the read lock.
  * No lock is held while calling back into the caller except the ones a
  * callback's contract names (read sink, write fill, readdir fill).
@@ -50,12 +56,26 @@
 
 struct mfs_fs;
 
+struct mfs_lower;
+
 struct mfs_params {
 	uint64_t size_bytes; /* limit for file contents (size=), > 0 */
 	uint64_t max_inodes; /* limit on inodes, root included (nr_inodes=), > 0 */
 	mode_t root_mode;    /* permission bits of the root (mode=) */
 	uid_t root_uid;
 	gid_t root_gid;
+	/*
+	 * Read-only lower layers (lower=, overlay.h), topmost first, at most
+	 * 64.  mfs_fs_new takes them over: they are closed by
+	 * mfs_fs_destroy, or by mfs_fs_new itself if it fails.
+	 */
+	struct mfs_lower **lowers;
+	unsigned nlowers;
+	/* Show every entry from lower as owned by lower_uid / lower_gid. */
+	int lower_uid_set, lower_gid_set;
+	uid_t lower_uid;
+	gid_t lower_gid;
+	unsigned max_lower_maps; /* lower files mapped at once; 0: 4096 */
 };
 
 /* The caller of an operation that creates something: owner of the result. */
@@ -71,6 +91,13 @@ struct mfs_attr {
 };
 
 int mfs_fs_new(const struct mfs_params *p, struct mfs_fs **out);
+/*
+ * The caller will not report opens and closes (FUSE without OPEN/RELEASE
+ * requests): a file with no name may then still be open, so its contents
+ * and charge stay until mfs_forget drops the last reference.  Call before
+ * any other operation.
+ */
+void mfs_fs_opens_untracked(struct mfs_fs *fs);
 /* Free everything: every inode, name, chunk and xattr.  Iterative. */
 void mfs_fs_destroy(struct mfs_fs *fs);
 
@@ -133,7 +160,11 @@ struct mfs_setattr {
 	struct timespec atime, mtime, ctime;
 };
 
-/* Any change sets ctime to now (unless MFS_SET_CTIME); a size change also mtime. */
+/*
+ * Every call sets ctime to now (unless MFS_SET_CTIME), even with nothing to
+ * set: that is chown(f, -1, -1), which Linux filesystems answer by touching
+ * ctime.  A size change also sets mtime.
+ */
 int mfs_setattr(struct mfs_fs *fs, uint64_t ino, const struct mfs_setattr *sa,
 		struct mfs_attr *out);
 
@@ -198,7 +229,10 @@ ssize_t mfs_copy_range(struct mfs_fs *fs, uint64_t ino_in, uint64_t off_in, uint
  * Returns 0 if the entry was taken, nonzero to stop (the entry is not
  * consumed).  With plus, st is complete and the core adds a lookup for each
  * entry taken except "." and ".."; without, only st_ino and the type bits of
- * st_mode are set.  Called with the namespace locked: must not call the core.
+ * st_mode are set.  A name listed from a lower layer that has not been
+ * looked up yet (a stub, overlay.h) comes as without plus even with plus,
+ * with st_nlink 0, and takes no reference: st_ino is the number a lookup
+ * will give it.  Called with the namespace locked: must not call the core.
  */
 typedef int (*mfs_dir_fill)(void *ctx, const char *name, const struct stat *st, uint64_t next_off);
 int mfs_readdir(struct mfs_fs *fs, uint64_t ino, uint64_t off, int plus, mfs_dir_fill fill,
@@ -219,9 +253,10 @@ void mfs_statfs(struct mfs_fs *fs, struct statvfs *out);
 
 /*
  * Walk everything and check the invariants: link counts against the names
- * in the tree, directory link counts, the inode and space counters against
- * what is held, parent pointers, each directory's index and each file's
- * chunk map.  0, or -EUCLEAN with a description in why.  Takes the
+ * in the tree (and lower names not listed yet), directory link counts
+ * (lower subdirectories not looked up yet included), the inode and space
+ * counters against what is held, parent pointers, each directory's index
+ * and each file's chunk map and lower ranges.  0, or -EUCLEAN with a description in why.  Takes the
  * namespace write lock.
  */
 int mfs_check(struct mfs_fs *fs, const char **why);

@@ -8,10 +8,6 @@
 
 #include "inode.h"
 
-/* uthash reports a failed allocation here; the item is then not added. */
-#undef uthash_nonfatal_oom
-#define uthash_nonfatal_oom(obj) (fs->table_oom = 1)
-
 void mfs_now(struct timespec *ts)
 {
 	clock_gettime(CLOCK_REALTIME, ts);
@@ -20,12 +16,9 @@ void mfs_now(struct timespec *ts)
 /* The inode numbered ino, or NULL.  ns_lock held (either mode). */
 struct mfs_inode *mfs_inode_get(struct mfs_fs *fs, uint64_t ino)
 {
-	struct mfs_inode *inode;
-
 	if (ino == MFS_ROOT_INO)
 		return fs->root;
-	HASH_FIND(hh, fs->table, &ino, sizeof(ino), inode);
-	return inode;
+	return mfs_itable_find(&fs->table, ino);
 }
 
 /*
@@ -46,6 +39,42 @@ int mfs_check_name(const char *name, size_t *len)
 }
 
 /*
+ * Type, times and the empty contents of a new inode (not yet numbered).
+ * 0, or -ENOMEM (nothing to undo).
+ */
+int mfs_inode_init_fields(struct mfs_inode *inode, mode_t mode)
+{
+	if (S_ISDIR(mode)) {
+		inode->u.dir = mfs_calloc(1, sizeof(*inode->u.dir));
+		if (!inode->u.dir)
+			return -ENOMEM;
+		mfs_dir_init(&inode->u.dir->entries);
+	} else if (S_ISREG(mode)) {
+		mfs_data_init(&inode->u.data);
+	}
+	inode->mode = mode;
+	inode->type = mode & S_IFMT;
+	mfs_now(&inode->btime);
+	inode->atime = inode->mtime = inode->ctime = inode->btime;
+	mfs_xattrs_init(&inode->xattrs);
+	return 0;
+}
+
+/* Free what mfs_inode_init_fields made, for an inode never put in the table. */
+void mfs_inode_discard(struct mfs_inode *inode)
+{
+	if (S_ISDIR(inode->type))
+		mfs_free(inode->u.dir);
+	mfs_free(inode);
+}
+
+/* Put a numbered inode into the table.  0, or -ENOMEM (not added).  ns write lock. */
+int mfs_inode_add_table(struct mfs_fs *fs, struct mfs_inode *inode)
+{
+	return mfs_itable_add(&fs->table, inode);
+}
+
+/*
  * A new inode owned by cred, placed in the table.  The group comes from a
  * setgid parent, which also passes S_ISGID on to directories (as
  * inode_init_owner() in Linux).  ns write lock held.
@@ -60,9 +89,11 @@ int mfs_inode_new(struct mfs_fs *fs, const struct mfs_cred *cred, struct mfs_ino
 	inode = mfs_calloc(1, sizeof(*inode));
 	if (!inode)
 		return -ENOMEM;
+	if (mfs_inode_init_fields(inode, mode)) {
+		mfs_free(inode);
+		return -ENOMEM;
+	}
 	inode->ino = fs->next_ino;
-	inode->mode = mode;
-	inode->type = mode & S_IFMT;
 	inode->uid = cred->uid;
 	inode->gid = cred->gid;
 	if (parent && (parent->mode & S_ISGID)) {
@@ -70,46 +101,91 @@ int mfs_inode_new(struct mfs_fs *fs, const struct mfs_cred *cred, struct mfs_ino
 		if (S_ISDIR(mode))
 			inode->mode |= S_ISGID;
 	}
-	mfs_now(&inode->btime);
-	inode->atime = inode->mtime = inode->ctime = inode->btime;
-	mfs_xattrs_init(&inode->xattrs);
-	if (S_ISREG(mode))
-		mfs_data_init(&inode->u.data);
-	else if (S_ISDIR(mode))
-		mfs_dir_init(&inode->u.dir.entries);
-	pthread_rwlock_init(&inode->lock, NULL);
-
-	fs->table_oom = 0;
-	HASH_ADD(hh, fs->table, ino, sizeof(inode->ino), inode);
-	if (fs->table_oom) {
-		pthread_rwlock_destroy(&inode->lock);
-		mfs_free(inode);
+	if (mfs_inode_add_table(fs, inode)) {
+		mfs_inode_discard(inode);
 		return -ENOMEM;
 	}
 	fs->next_ino++;
+	/* charged from birth: it gets its name (or is the root) at once */
+	inode->charge = 1;
 	fs->ninodes++;
 	*out = inode;
 	return 0;
 }
 
+/*
+ * What an inode should hold of nr_inodes: one for an inode memfs made,
+ * while it has a name or an open handle (tmpfs gives it back when the last
+ * name and handle go, not when the kernel forgets the inode), plus one per
+ * link of a file beyond the links it was made with (as tmpfs charges hard
+ * links).  Inodes from lower come with their links free.  The root always
+ * holds one.
+ */
+uint32_t mfs_inode_charge_due(const struct mfs_inode *inode)
+{
+	uint32_t base = inode->ovl ? inode->ovl->base_links : 1, due = 0;
+
+	if (inode->ino == MFS_ROOT_INO)
+		return 1;
+	if (!inode->ovl && !inode->orphaned)
+		due = 1;
+	if (!S_ISDIR(inode->type) && inode->nlink > base)
+		due += inode->nlink - base;
+	return due;
+}
+
+/*
+ * Bring the inode's charge and fs->ninodes up to date after its names or
+ * handles changed.  ns write lock held.
+ */
+void mfs_inode_recharge(struct mfs_fs *fs, struct mfs_inode *inode)
+{
+	uint32_t due;
+	/* Without open counts, only the kernel's last FORGET proves a file
+	 * closed; a removed directory holds nothing to read either way. */
+	bool closed = atomic_load(&inode->nopen) == 0 &&
+		      (!fs->opens_untracked || S_ISDIR(inode->type) ||
+		       atomic_load(&inode->nlookup) == 0);
+
+	if (!inode->orphaned && inode->nlink == 0 && closed && inode != fs->root) {
+		/* Nothing can read it again (no name, no handle): its contents
+		 * go now, as on tmpfs, not when the kernel forgets the inode. */
+		inode->orphaned = true;
+		if (S_ISREG(inode->type))
+			mfs_data_free(&inode->u.data, &fs->space);
+		if (inode->ovl)
+			mfs_ovl_unlink_hardlink(fs, inode);
+	}
+	due = mfs_inode_charge_due(inode);
+
+	fs->ninodes = fs->ninodes - inode->charge + due;
+	inode->charge = due;
+}
+
 /* Release an inode's memory.  ns write lock held; the inode is in the table. */
 void mfs_inode_free(struct mfs_fs *fs, struct mfs_inode *inode)
 {
-	HASH_DELETE(hh, fs->table, inode);
-	if (fs->table)
-		mfs_hash_shrink(fs->table->hh.tbl);
-	fs->ninodes--;
+	mfs_itable_remove(&fs->table, inode);
+	mfs_inode_release(fs, inode);
+}
+
+/* Free an inode no longer in the table (mfs_inode_free, teardown). */
+void mfs_inode_release(struct mfs_fs *fs, struct mfs_inode *inode)
+{
+	fs->ninodes -= inode->charge;
 	if (S_ISREG(inode->type)) {
 		mfs_data_free(&inode->u.data, &fs->space);
 	} else if (S_ISDIR(inode->type)) {
-		mfs_dir_free(&inode->u.dir.entries);
+		mfs_dir_free(&inode->u.dir->entries);
+		mfs_free(inode->u.dir);
 	} else if (S_ISLNK(inode->type)) {
-		if (inode->size > MFS_SHORT_SYMLINK_LEN)
+		if (mfs_symlink_charged(inode))
 			mfs_space_release(&fs->space, MFS_CHUNK_SIZE);
 		mfs_free(inode->u.target);
 	}
+	if (inode->ovl)
+		mfs_ovl_free(fs, inode);
 	mfs_xattrs_free(&inode->xattrs);
-	pthread_rwlock_destroy(&inode->lock);
 	mfs_free(inode);
 }
 
@@ -141,22 +217,24 @@ void mfs_inode_fill(const struct mfs_inode *inode, struct mfs_attr *out)
 	out->btime = inode->btime;
 	if (S_ISREG(inode->type)) {
 		st->st_size = (off_t)inode->size;
-		st->st_blocks = (blkcnt_t)mfs_data_blocks(&inode->u.data);
+		st->st_blocks = (blkcnt_t)(mfs_copyup_active(inode)
+						   ? mfs_copyup_blocks(inode)
+						   : mfs_data_blocks(&inode->u.data));
 	} else if (S_ISDIR(inode->type)) {
-		st->st_size = (off_t)((mfs_dir_count(&inode->u.dir.entries) + 2) * MFS_BOGO_DIRENT_SIZE);
+		st->st_size = (off_t)((mfs_dir_count(&inode->u.dir->entries) + 2) * MFS_BOGO_DIRENT_SIZE);
 	} else if (S_ISLNK(inode->type)) {
 		st->st_size = (off_t)inode->size;
 		if (inode->size > MFS_SHORT_SYMLINK_LEN)
-			st->st_blocks = MFS_CHUNK_SIZE / 512;
+			st->st_blocks = MFS_CHUNK_SIZE / 512; /* as tmpfs, lower or not */
 	}
 }
 
 /* mfs_inode_fill under the inode's read lock (ns_lock held in read mode). */
-void mfs_inode_fill_locked(struct mfs_inode *inode, struct mfs_attr *out)
+void mfs_inode_fill_locked(struct mfs_fs *fs, struct mfs_inode *inode, struct mfs_attr *out)
 {
-	pthread_rwlock_rdlock(&inode->lock);
+	ilock_read(fs, inode);
 	mfs_inode_fill(inode, out);
-	pthread_rwlock_unlock(&inode->lock);
+	ilock_unlock(fs, inode);
 }
 
 /*
@@ -186,7 +264,7 @@ int mfs_getattr(struct mfs_fs *fs, uint64_t ino, struct mfs_attr *out)
 	if (!inode)
 		err = -ENOENT;
 	else
-		mfs_inode_fill_locked(inode, out);
+		mfs_inode_fill_locked(fs, inode, out);
 	ns_unlock(fs);
 	return err;
 }
@@ -200,12 +278,23 @@ static int set_size(struct mfs_fs *fs, struct mfs_inode *inode, uint64_t size)
 		return -EINVAL;
 	if (size > MFS_MAX_FILE_SIZE)
 		return -EFBIG;
-	/* as tmpfs: a truncate that does not grow the file also frees blocks
-	 * preallocated past the end (fallocate KEEP_SIZE) */
+	mfs_file_truncate(fs, inode, size);
+	return 0;
+}
+
+/*
+ * A regular file's size becomes size.  As tmpfs, a truncate that does not
+ * grow the file also frees blocks preallocated past the end (fallocate
+ * KEEP_SIZE); lower bytes past size stop showing, without being read.
+ * Inode write-locked (or ns write lock).
+ */
+void mfs_file_truncate(struct mfs_fs *fs, struct mfs_inode *inode, uint64_t size)
+{
 	if (size <= inode->size)
 		mfs_data_truncate(&inode->u.data, &fs->space, size);
+	if (inode->ovl)
+		mfs_copyup_truncate(fs, inode, size);
 	inode->size = size;
-	return 0;
 }
 
 int mfs_setattr(struct mfs_fs *fs, uint64_t ino, const struct mfs_setattr *sa,
@@ -222,7 +311,7 @@ int mfs_setattr(struct mfs_fs *fs, uint64_t ino, const struct mfs_setattr *sa,
 		ns_unlock(fs);
 		return -ENOENT;
 	}
-	pthread_rwlock_wrlock(&inode->lock);
+	ilock_write(fs, inode);
 	if (sa->valid & MFS_SET_SIZE) {
 		err = set_size(fs, inode, sa->size);
 		if (err)
@@ -246,20 +335,24 @@ int mfs_setattr(struct mfs_fs *fs, uint64_t ino, const struct mfs_setattr *sa,
 		inode->mtime = sa->mtime;
 	if (sa->valid & MFS_SET_CTIME)
 		inode->ctime = sa->ctime;
-	else if (sa->valid)
-		inode->ctime = now;
+	else
+		inode->ctime = now; /* also for an empty set: chown(f, -1, -1) */
 	if (out)
 		mfs_inode_fill(inode, out);
 out:
-	pthread_rwlock_unlock(&inode->lock);
+	ilock_unlock(fs, inode);
 	ns_unlock(fs);
 	return err;
 }
 
 /* ---- extended attributes: the rules live in xattr.c ---- */
 
-/* Run op on ino's xattrs with the inode locked for writing (set/remove) or reading. */
-static struct mfs_inode *xattr_begin(struct mfs_fs *fs, uint64_t ino, int write)
+/*
+ * Run op on ino's xattrs with the inode locked for writing (set/remove) or
+ * reading.  An inode from lower gets its lower xattrs first, once (under
+ * the write lock).  NULL and *err set if that fails or ino is unknown.
+ */
+static struct mfs_inode *xattr_begin(struct mfs_fs *fs, uint64_t ino, int write, int *err)
 {
 	struct mfs_inode *inode;
 
@@ -267,12 +360,26 @@ static struct mfs_inode *xattr_begin(struct mfs_fs *fs, uint64_t ino, int write)
 	inode = mfs_inode_get(fs, ino);
 	if (!inode) {
 		ns_unlock(fs);
+		*err = -ENOENT;
 		return NULL;
 	}
+	if (inode->ovl && !write) {
+		ilock_read(fs, inode);
+		if (inode->ovl->xattrs_loaded)
+			return inode;
+		ilock_unlock(fs, inode);
+		write = 1;
+	}
 	if (write)
-		pthread_rwlock_wrlock(&inode->lock);
+		ilock_write(fs, inode);
 	else
-		pthread_rwlock_rdlock(&inode->lock);
+		ilock_read(fs, inode);
+	*err = inode->ovl ? mfs_ovl_load_xattrs(fs, inode) : 0;
+	if (*err) {
+		ilock_unlock(fs, inode);
+		ns_unlock(fs);
+		return NULL;
+	}
 	return inode;
 }
 
@@ -280,18 +387,18 @@ static void xattr_end(struct mfs_fs *fs, struct mfs_inode *inode, int changed)
 {
 	if (changed)
 		mfs_now(&inode->ctime);
-	pthread_rwlock_unlock(&inode->lock);
+	ilock_unlock(fs, inode);
 	ns_unlock(fs);
 }
 
 int mfs_setxattr(struct mfs_fs *fs, uint64_t ino, const char *name, const void *value,
 		 size_t size, int flags)
 {
-	struct mfs_inode *inode = xattr_begin(fs, ino, 1);
 	int err;
+	struct mfs_inode *inode = xattr_begin(fs, ino, 1, &err);
 
 	if (!inode)
-		return -ENOENT;
+		return err;
 	err = mfs_xattr_set(&inode->xattrs, name, value, size, flags);
 	xattr_end(fs, inode, err == 0);
 	return err;
@@ -299,11 +406,14 @@ int mfs_setxattr(struct mfs_fs *fs, uint64_t ino, const char *name, const void *
 
 ssize_t mfs_getxattr(struct mfs_fs *fs, uint64_t ino, const char *name, void *buf, size_t size)
 {
-	struct mfs_inode *inode = xattr_begin(fs, ino, 0);
+	/* a name no inode can have (system.posix_acl_access, asked by ls -l)
+	 * needs no lower xattrs read to be refused */
+	int err = fs->nlayers ? mfs_xattr_name_ok(name) : 0;
+	struct mfs_inode *inode = err ? NULL : xattr_begin(fs, ino, 0, &err);
 	ssize_t n;
 
 	if (!inode)
-		return -ENOENT;
+		return err;
 	n = mfs_xattr_get(&inode->xattrs, name, buf, size);
 	xattr_end(fs, inode, 0);
 	return n;
@@ -311,11 +421,12 @@ ssize_t mfs_getxattr(struct mfs_fs *fs, uint64_t ino, const char *name, void *bu
 
 ssize_t mfs_listxattr(struct mfs_fs *fs, uint64_t ino, char *buf, size_t size)
 {
-	struct mfs_inode *inode = xattr_begin(fs, ino, 0);
+	int err;
+	struct mfs_inode *inode = xattr_begin(fs, ino, 0, &err);
 	ssize_t n;
 
 	if (!inode)
-		return -ENOENT;
+		return err;
 	n = mfs_xattr_list(&inode->xattrs, buf, size);
 	xattr_end(fs, inode, 0);
 	return n;
@@ -323,11 +434,11 @@ ssize_t mfs_listxattr(struct mfs_fs *fs, uint64_t ino, char *buf, size_t size)
 
 int mfs_removexattr(struct mfs_fs *fs, uint64_t ino, const char *name)
 {
-	struct mfs_inode *inode = xattr_begin(fs, ino, 1);
 	int err;
+	struct mfs_inode *inode = xattr_begin(fs, ino, 1, &err);
 
 	if (!inode)
-		return -ENOENT;
+		return err;
 	err = mfs_xattr_remove(&inode->xattrs, name);
 	xattr_end(fs, inode, err == 0);
 	return err;

@@ -7,13 +7,17 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "copyup.h"
 #include "data.h"
 #include "dir.h"
 #include "fs.h"
+#include "itable.h"
+#include "overlay.h"
 #include "space.h"
 #include "uthash_cfg.h"
 #include "xattr.h"
@@ -24,9 +28,7 @@
 #define MFS_SHORT_SYMLINK_LEN 128
 
 struct mfs_inode {
-	UT_hash_handle hh; /* fs->table, keyed by ino */
-	uint64_t ino;      /* FUSE node id and st_ino; never reused */
-	pthread_rwlock_t lock; /* contents, size, attributes, xattrs (fs.h, level 2) */
+	uint64_t ino; /* FUSE node id and st_ino; never reused; key of fs->table */
 
 	mode_t mode; /* type and permission bits */
 	uid_t uid;
@@ -38,6 +40,12 @@ struct mfs_inode {
 	/* Names in the tree; for a directory 2 + subdirectories while linked,
 	 * 0 once removed.  Changed only under the namespace write lock. */
 	uint32_t nlink;
+	/* Units of nr_inodes this inode holds now (mfs_inode_recharge). */
+	uint32_t charge;
+	/* It has had no name and no open handle at some point: nothing can
+	 * reach it again but the kernel's references, and it no longer
+	 * counts against nr_inodes (ns write lock). */
+	bool orphaned;
 	/* References the kernel (the core's caller) holds; the inode is freed
 	 * when this, nlink and nopen are all zero. */
 	_Atomic uint64_t nlookup;
@@ -45,30 +53,50 @@ struct mfs_inode {
 	uint64_t size;          /* regular files and symlinks; dirs compute theirs */
 	struct timespec atime, mtime, ctime, btime;
 	struct mfs_xattrs xattrs;
+	struct mfs_ovl *ovl; /* what it came from in a lower layer, or NULL */
 
 	union {
-		struct mfs_data data; /* S_IFREG */
-		struct {
-			struct mfs_dir entries;
-			/* The directory holding this one ("..").  Valid while
-			 * nlink > 0; the root is its own parent. */
-			struct mfs_inode *parent;
-		} dir; /* S_IFDIR */
-		char *target; /* S_IFLNK: NUL-terminated, size bytes */
+		struct mfs_data data;	 /* S_IFREG */
+		struct mfs_dirnode *dir; /* S_IFDIR: allocated apart, files need no room for it */
+		char *target;		 /* S_IFLNK: NUL-terminated, size bytes */
 	} u;
 };
 
+/* What a directory inode holds besides the common fields. */
+struct mfs_dirnode {
+	struct mfs_dir entries;
+	/* The directory holding this one ("..").  Valid while nlink > 0; the
+	 * root is its own parent. */
+	struct mfs_inode *parent;
+};
+
+/* Inode locks are striped: an inode's is one of these, chosen by its number. */
+#define MFS_ILOCK_BITS 10
+#define MFS_ILOCKS (1u << MFS_ILOCK_BITS)
+
 struct mfs_fs {
 	pthread_rwlock_t ns_lock;  /* the namespace and the table (fs.h, level 1) */
-	struct mfs_inode *table;   /* every live inode, by ino (uthash) */
+	struct mfs_itable table;   /* every live inode, by ino */
 	struct mfs_inode *root;
-	uint64_t next_ino;         /* next number to hand out */
-	/* Inodes in the table plus one per extra hard link of a file, as
-	 * tmpfs charges them against nr_inodes (ns write lock). */
+	uint64_t next_ino;         /* next number to hand out (stubs get theirs too) */
+	/* Sum of every inode's charge: what counts against nr_inodes (ns
+	 * write lock). */
 	uint64_t ninodes;
 	uint64_t max_inodes;       /* nr_inodes= */
+	bool opens_untracked;      /* mfs_fs_opens_untracked: nopen says nothing */
 	struct mfs_space space;    /* file contents against size= */
-	int table_oom;             /* uthash's allocation-failure flag (ns write lock) */
+	/* contents, size, attributes and xattrs of the inodes whose numbers
+	 * hash to each (fs.h, level 2) */
+	pthread_rwlock_t ilocks[MFS_ILOCKS];
+
+	/* Lower layers (overlay.h), topmost first; immutable after mfs_fs_new. */
+	struct mfs_lower **layers;
+	unsigned nlayers;
+	int lower_uid_set, lower_gid_set;
+	uid_t lower_uid;
+	gid_t lower_gid;
+	struct mfs_hardlink *links; /* lower inodes with several names (ns write lock) */
+	struct mfs_maps maps;       /* lower mappings (copyup.h) */
 };
 
 /* inode.c */
@@ -77,11 +105,25 @@ struct mfs_inode *mfs_inode_get(struct mfs_fs *fs, uint64_t ino);
 int mfs_inode_new(struct mfs_fs *fs, const struct mfs_cred *cred, struct mfs_inode *parent,
 		  mode_t mode, struct mfs_inode **out);
 void mfs_inode_free(struct mfs_fs *fs, struct mfs_inode *inode);
+void mfs_inode_release(struct mfs_fs *fs, struct mfs_inode *inode);
 void mfs_inode_maybe_free(struct mfs_fs *fs, struct mfs_inode *inode);
 void mfs_inode_fill(const struct mfs_inode *inode, struct mfs_attr *out);
-void mfs_inode_fill_locked(struct mfs_inode *inode, struct mfs_attr *out);
+void mfs_inode_fill_locked(struct mfs_fs *fs, struct mfs_inode *inode, struct mfs_attr *out);
 void mfs_inode_kill_priv(struct mfs_inode *inode);
+uint32_t mfs_inode_charge_due(const struct mfs_inode *inode);
+void mfs_inode_recharge(struct mfs_fs *fs, struct mfs_inode *inode);
+int mfs_inode_add_table(struct mfs_fs *fs, struct mfs_inode *inode);
+int mfs_inode_init_fields(struct mfs_inode *inode, mode_t mode);
+void mfs_inode_discard(struct mfs_inode *inode);
 int mfs_check_name(const char *name, size_t *len);
+void mfs_file_truncate(struct mfs_fs *fs, struct mfs_inode *inode, uint64_t size);
+
+/* A symlink target over MFS_SHORT_SYMLINK_LEN takes a chunk of size=, as on
+ * tmpfs, unless it came from lower (then it is not memfs's to count). */
+static inline int mfs_symlink_charged(const struct mfs_inode *i)
+{
+	return i->size > MFS_SHORT_SYMLINK_LEN && !i->ovl;
+}
 
 static inline int mfs_is_dir(const struct mfs_inode *i)
 {
@@ -91,6 +133,27 @@ static inline int mfs_is_dir(const struct mfs_inode *i)
 static inline int mfs_is_reg(const struct mfs_inode *i)
 {
 	return S_ISREG(i->type);
+}
+
+/* The lock of an inode's contents and attributes (fs.h, level 2). */
+static inline pthread_rwlock_t *mfs_ilock(struct mfs_fs *fs, const struct mfs_inode *inode)
+{
+	return &fs->ilocks[mfs_ino_hash(inode->ino) >> (64 - MFS_ILOCK_BITS)];
+}
+
+static inline void ilock_read(struct mfs_fs *fs, const struct mfs_inode *inode)
+{
+	pthread_rwlock_rdlock(mfs_ilock(fs, inode));
+}
+
+static inline void ilock_write(struct mfs_fs *fs, const struct mfs_inode *inode)
+{
+	pthread_rwlock_wrlock(mfs_ilock(fs, inode));
+}
+
+static inline void ilock_unlock(struct mfs_fs *fs, const struct mfs_inode *inode)
+{
+	pthread_rwlock_unlock(mfs_ilock(fs, inode));
 }
 
 /* ns_lock helpers: every entry point takes exactly one of these. */

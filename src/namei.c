@@ -44,6 +44,9 @@ static int lookup(struct mfs_fs *fs, uint64_t parent, const char *name, int take
 	size_t len;
 	int err;
 
+	/* a name listed from lower becomes an inode on its first lookup */
+	if (fs->nlayers && (err = mfs_ovl_prepare(fs, parent, name)))
+		return err;
 	ns_read(fs);
 	err = get_dir(fs, parent, &dir);
 	if (err)
@@ -51,12 +54,16 @@ static int lookup(struct mfs_fs *fs, uint64_t parent, const char *name, int take
 	if (strcmp(name, ".") == 0) {
 		inode = dir;
 	} else if (strcmp(name, "..") == 0) {
-		inode = dir->nlink ? dir->u.dir.parent : NULL;
+		inode = dir->nlink ? dir->u.dir->parent : NULL;
 	} else {
 		err = mfs_check_name(name, &len);
 		if (err)
 			goto out;
-		e = mfs_dir_find(&dir->u.dir.entries, name, len);
+		e = mfs_dir_find(&dir->u.dir->entries, name, len);
+		if (e && mfs_dirent_is_stub(e)) {
+			err = -EIO; /* cannot happen: prepared above, and entries never revert */
+			goto out;
+		}
 		inode = e ? e->inode : NULL;
 	}
 	if (!inode) {
@@ -65,7 +72,7 @@ static int lookup(struct mfs_fs *fs, uint64_t parent, const char *name, int take
 	}
 	if (take_ref)
 		atomic_fetch_add(&inode->nlookup, 1);
-	mfs_inode_fill_locked(inode, out);
+	mfs_inode_fill_locked(fs, inode, out);
 out:
 	ns_unlock(fs);
 	return err;
@@ -99,7 +106,7 @@ static int prepare_new_name(struct mfs_fs *fs, uint64_t parent, const char *name
 	err = mfs_check_name(name, lenp);
 	if (err)
 		return err;
-	if (mfs_dir_find(&(*dirp)->u.dir.entries, name, *lenp))
+	if (mfs_dir_find(&(*dirp)->u.dir->entries, name, *lenp))
 		return -EEXIST;
 	return 0;
 }
@@ -146,12 +153,12 @@ static int make_node(struct mfs_fs *fs, const struct mfs_cred *cred, uint64_t pa
 		memcpy(inode->u.target, target, tlen + 1);
 	}
 	inode->rdev = rdev;
-	err = mfs_dir_add(&dir->u.dir.entries, name, len, inode, NULL);
+	err = mfs_dir_add(&dir->u.dir->entries, name, len, inode, NULL);
 	if (err)
 		goto fail;
 	if (S_ISDIR(mode)) {
 		inode->nlink = 2;
-		inode->u.dir.parent = dir;
+		inode->u.dir->parent = dir;
 		dir->nlink++;
 	} else {
 		inode->nlink = 1;
@@ -173,6 +180,9 @@ static int make_and_fill(struct mfs_fs *fs, const struct mfs_cred *cred, uint64_
 	struct mfs_inode *inode;
 	int err;
 
+	/* a stub of a name removed from lower underneath frees the name */
+	if (fs->nlayers && (err = mfs_ovl_prepare(fs, parent, name)))
+		return err;
 	ns_write(fs);
 	err = make_node(fs, cred, parent, name, mode, rdev, target, &inode);
 	if (!err && out)
@@ -222,6 +232,8 @@ int mfs_create(struct mfs_fs *fs, const struct mfs_cred *cred, uint64_t parent, 
 	size_t len;
 	int err;
 
+	if (fs->nlayers && (err = mfs_ovl_prepare(fs, parent, name)))
+		return err;
 	ns_write(fs);
 	err = get_dir(fs, parent, &dir);
 	if (err)
@@ -229,7 +241,13 @@ int mfs_create(struct mfs_fs *fs, const struct mfs_cred *cred, uint64_t parent, 
 	err = mfs_check_name(name, &len);
 	if (err)
 		goto out;
-	e = mfs_dir_find(&dir->u.dir.entries, name, len);
+	e = mfs_dir_find(&dir->u.dir->entries, name, len);
+	if (e && mfs_dirent_is_stub(e) && (err = mfs_ovl_resolve_locked(fs, dir, e))) {
+		if (err != -ENOENT)
+			goto out;
+		e = NULL; /* gone from lower: the name is free */
+		err = 0;
+	}
 	if (e) {
 		/* The kernel's view was stale: O_CREAT on an existing name opens it. */
 		inode = e->inode;
@@ -242,11 +260,12 @@ int mfs_create(struct mfs_fs *fs, const struct mfs_cred *cred, uint64_t parent, 
 			goto out;
 		}
 		if ((flags & O_TRUNC) && mfs_is_reg(inode)) {
-			mfs_data_truncate(&inode->u.data, &fs->space, 0);
-			inode->size = 0;
+			mfs_file_truncate(fs, inode, 0);
 			mfs_now(&inode->mtime);
 			inode->ctime = inode->mtime;
 		}
+		if (mfs_is_reg(inode) && (err = mfs_copyup_open(fs, inode)))
+			goto out;
 		atomic_fetch_add(&inode->nlookup, 1);
 	} else {
 		err = make_node(fs, cred, parent, name, S_IFREG | (mode & 07777), 0, NULL, &inode);
@@ -265,9 +284,12 @@ int mfs_link(struct mfs_fs *fs, uint64_t ino, uint64_t newparent, const char *ne
 {
 	struct mfs_inode *dir, *inode;
 	struct timespec now;
+	uint32_t due;
 	size_t len;
 	int err;
 
+	if (fs->nlayers && (err = mfs_ovl_prepare(fs, newparent, newname)))
+		return err;
 	ns_write(fs);
 	inode = mfs_inode_get(fs, ino);
 	err = -ENOENT;
@@ -285,14 +307,19 @@ int mfs_link(struct mfs_fs *fs, uint64_t ino, uint64_t newparent, const char *ne
 	err = prepare_new_name(fs, newparent, newname, &dir, &len);
 	if (err)
 		goto out;
-	err = -ENOSPC; /* an extra link costs an inode, as on tmpfs */
-	if (fs->ninodes >= fs->max_inodes)
+	/* an extra link costs an inode, as on tmpfs (but not the links a
+	 * lower file came with) */
+	inode->nlink++;
+	due = mfs_inode_charge_due(inode);
+	inode->nlink--;
+	err = -ENOSPC;
+	if (due > inode->charge && fs->ninodes + (due - inode->charge) > fs->max_inodes)
 		goto out;
-	err = mfs_dir_add(&dir->u.dir.entries, newname, len, inode, NULL);
+	err = mfs_dir_add(&dir->u.dir->entries, newname, len, inode, NULL);
 	if (err)
 		goto out;
-	fs->ninodes++;
 	inode->nlink++;
+	mfs_inode_recharge(fs, inode);
 	mfs_now(&now);
 	inode->ctime = now;
 	dir_touch(dir, &now);
@@ -318,16 +345,17 @@ static int find_entry(struct mfs_fs *fs, uint64_t parent, const char *name,
 	err = mfs_check_name(name, &len);
 	if (err)
 		return err;
-	*ep = mfs_dir_find(&(*dirp)->u.dir.entries, name, len);
-	return *ep ? 0 : -ENOENT;
+	*ep = mfs_dir_find(&(*dirp)->u.dir->entries, name, len);
+	if (!*ep)
+		return -ENOENT;
+	return mfs_dirent_is_stub(*ep) ? mfs_ovl_resolve_locked(fs, *dirp, *ep) : 0;
 }
 
 /* A file loses one of its names; an extra link gives its inode charge back. */
 static void drop_link(struct mfs_fs *fs, struct mfs_inode *inode)
 {
-	if (inode->nlink > 1)
-		fs->ninodes--;
 	inode->nlink--;
+	mfs_inode_recharge(fs, inode);
 }
 
 /*
@@ -339,10 +367,11 @@ static void drop_name(struct mfs_fs *fs, struct mfs_inode *dir, struct mfs_diren
 {
 	struct mfs_inode *inode = e->inode;
 
-	mfs_dir_remove(&dir->u.dir.entries, e);
+	mfs_dir_remove(&dir->u.dir->entries, e);
 	if (mfs_is_dir(inode)) {
 		inode->nlink = 0;
 		dir->nlink--;
+		mfs_inode_recharge(fs, inode);
 	} else {
 		drop_link(fs, inode);
 	}
@@ -358,6 +387,8 @@ static int remove_name(struct mfs_fs *fs, uint64_t parent, const char *name, int
 	struct timespec now;
 	int err;
 
+	if (fs->nlayers && (err = mfs_ovl_prepare(fs, parent, name)))
+		return err;
 	ns_write(fs);
 	err = find_entry(fs, parent, name, &dir, &e);
 	if (err)
@@ -370,7 +401,7 @@ static int remove_name(struct mfs_fs *fs, uint64_t parent, const char *name, int
 		if (e->inode == fs->root)
 			goto out;
 		err = -ENOTEMPTY;
-		if (mfs_dir_count(&e->inode->u.dir.entries))
+		if (mfs_dir_count(&e->inode->u.dir->entries))
 			goto out;
 	} else if (mfs_is_dir(e->inode)) {
 		err = -EISDIR;
@@ -402,7 +433,7 @@ static int is_within(struct mfs_fs *fs, struct mfs_inode *dir, struct mfs_inode 
 			return 1;
 		if (dir == fs->root || dir->nlink == 0)
 			return 0;
-		dir = dir->u.dir.parent;
+		dir = dir->u.dir->parent;
 	}
 }
 
@@ -411,7 +442,7 @@ static void reparent(struct mfs_inode *inode, struct mfs_inode *from, struct mfs
 {
 	if (!mfs_is_dir(inode) || from == to)
 		return;
-	inode->u.dir.parent = to;
+	inode->u.dir->parent = to;
 	from->nlink--;
 	to->nlink++;
 }
@@ -452,7 +483,7 @@ static int rename_move(struct mfs_fs *fs, struct mfs_inode *odir, struct mfs_dir
 			return -ENOTDIR;
 		if (!mfs_is_dir(src) && mfs_is_dir(dst))
 			return -EISDIR;
-		if (mfs_is_dir(dst) && mfs_dir_count(&dst->u.dir.entries))
+		if (mfs_is_dir(dst) && mfs_dir_count(&dst->u.dir->entries))
 			return -ENOTEMPTY;
 	}
 	if (ndir->nlink == 0)
@@ -465,6 +496,7 @@ static int rename_move(struct mfs_fs *fs, struct mfs_inode *odir, struct mfs_dir
 		if (mfs_is_dir(dst)) {
 			dst->nlink = 0;
 			ndir->nlink--;
+			mfs_inode_recharge(fs, dst);
 		} else {
 			drop_link(fs, dst);
 		}
@@ -472,11 +504,11 @@ static int rename_move(struct mfs_fs *fs, struct mfs_inode *odir, struct mfs_dir
 	} else {
 		err = mfs_check_name(newname, &len);
 		if (!err)
-			err = mfs_dir_add(&ndir->u.dir.entries, newname, len, src, NULL);
+			err = mfs_dir_add(&ndir->u.dir->entries, newname, len, src, NULL);
 		if (err)
 			return err;
 	}
-	mfs_dir_remove(&odir->u.dir.entries, oe);
+	mfs_dir_remove(&odir->u.dir->entries, oe);
 	reparent(src, odir, ndir);
 	src->ctime = now;
 	dir_touch(odir, &now);
@@ -498,6 +530,9 @@ int mfs_rename(struct mfs_fs *fs, uint64_t parent, const char *name, uint64_t ne
 		return -EINVAL;
 	if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE))
 		return -EINVAL;
+	if (fs->nlayers && ((err = mfs_ovl_prepare(fs, parent, name)) ||
+			    (err = mfs_ovl_prepare(fs, newparent, newname))))
+		return err;
 	ns_write(fs);
 	err = find_entry(fs, parent, name, &odir, &oe);
 	if (err)
@@ -511,7 +546,13 @@ int mfs_rename(struct mfs_fs *fs, uint64_t parent, const char *name, uint64_t ne
 	err = mfs_check_name(newname, &len);
 	if (err)
 		goto out;
-	ne = mfs_dir_find(&ndir->u.dir.entries, newname, len);
+	ne = mfs_dir_find(&ndir->u.dir->entries, newname, len);
+	if (ne && mfs_dirent_is_stub(ne) && (err = mfs_ovl_resolve_locked(fs, ndir, ne))) {
+		if (err != -ENOENT)
+			goto out;
+		ne = NULL; /* gone from lower: the name is free */
+		err = 0;
+	}
 	if (flags & RENAME_EXCHANGE) {
 		err = ne ? 0 : -ENOENT;
 		if (!err && ne->inode != oe->inode)
@@ -555,13 +596,13 @@ ssize_t mfs_readlink(struct mfs_fs *fs, uint64_t ino, char *buf, size_t size)
 
 /* ---- reading directories ---- */
 
-static int fill_one(struct mfs_inode *inode, const char *name, uint64_t next, int plus, int dot,
-		    mfs_dir_fill fill, void *ctx)
+static int fill_one(struct mfs_fs *fs, struct mfs_inode *inode, const char *name, uint64_t next,
+		    int plus, int dot, mfs_dir_fill fill, void *ctx)
 {
 	struct mfs_attr a;
 
 	if (plus) {
-		mfs_inode_fill_locked(inode, &a);
+		mfs_inode_fill_locked(fs, inode, &a);
 	} else {
 		memset(&a, 0, sizeof(a));
 		a.st.st_ino = inode->ino;
@@ -572,6 +613,17 @@ static int fill_one(struct mfs_inode *inode, const char *name, uint64_t next, in
 	if (plus && !dot)
 		atomic_fetch_add(&inode->nlookup, 1);
 	return 0;
+}
+
+/* A stub: its number and type, no attributes and no reference (fs.h). */
+static int fill_stub(const struct mfs_dirent *e, mfs_dir_fill fill, void *ctx)
+{
+	struct stat st;
+
+	memset(&st, 0, sizeof(st));
+	st.st_ino = e->stub_ino;
+	st.st_mode = mfs_dirent_stub_mode(e);
+	return fill(ctx, e->name, &st, e->pos);
 }
 
 int mfs_readdir(struct mfs_fs *fs, uint64_t ino, uint64_t off, int plus, mfs_dir_fill fill,
@@ -585,14 +637,15 @@ int mfs_readdir(struct mfs_fs *fs, uint64_t ino, uint64_t off, int plus, mfs_dir
 	err = get_dir(fs, ino, &dir);
 	if (err)
 		goto out;
-	if (off < 1 && fill_one(dir, ".", 1, plus, 1, fill, ctx))
+	if (off < 1 && fill_one(fs, dir, ".", 1, plus, 1, fill, ctx))
 		goto out;
 	/* a removed directory's parent may be gone: ".." is itself then */
-	if (off < 2 && fill_one(dir->nlink ? dir->u.dir.parent : dir, "..", 2, plus, 1, fill, ctx))
+	if (off < 2 && fill_one(fs, dir->nlink ? dir->u.dir->parent : dir, "..", 2, plus, 1, fill, ctx))
 		goto out;
-	for (e = mfs_dir_next(&dir->u.dir.entries, off < 2 ? 2 : off); e;
-	     e = mfs_dir_next(&dir->u.dir.entries, e->pos)) {
-		if (fill_one(e->inode, e->name, e->pos, plus, 0, fill, ctx))
+	for (e = mfs_dir_next(&dir->u.dir->entries, off < 2 ? 2 : off); e;
+	     e = mfs_dir_next(&dir->u.dir->entries, e->pos)) {
+		if (mfs_dirent_is_stub(e) ? fill_stub(e, fill, ctx)
+					  : fill_one(fs, e->inode, e->name, e->pos, plus, 0, fill, ctx))
 			break;
 	}
 out:

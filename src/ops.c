@@ -61,15 +61,18 @@ static void set_file_flags(fuse_req_t req, struct fuse_file_info *fi)
 
 	fi->fh = 0;
 	fi->keep_cache = cfg->keep_cache;
-	/* Written through, every byte is already here: close needs no FLUSH.
-	 * With the writeback cache, FLUSH makes close(2) write dirty pages
-	 * back and report an error such as ENOSPC. */
+	/* cache=none: reads and writes bypass the page cache */
+	fi->direct_io = cfg->cache == MEMFS_CACHE_NONE;
+	/* Written through, every byte is already here: close needs no FLUSH
+	 * (with the writeback cache the kernel ignores noflush and writes the
+	 * dirty pages back at close, which reports an error such as ENOSPC). */
 	fi->noflush = !cfg->writeback;
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	const struct memfs_config *cfg = ((struct memfs *)userdata)->cfg;
+	struct memfs *m = userdata;
+	const struct memfs_config *cfg = m->cfg;
 
 	/* truncation comes as SETATTR, which also carries the setuid clearing
 	 * the kernel computes; an O_TRUNC open would lose it */
@@ -91,6 +94,23 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	conn->max_write = cfg->max_write_bytes;
+	/*
+	 * memfs keeps no per-open state (the kernel holds a lookup reference
+	 * on every open inode), and what the kernel assumes when it opens
+	 * without asking is keep_cache (and cache_readdir for directories):
+	 * then open and close cost no request.  op_open, op_create and
+	 * op_opendir say so with ENOSYS, once.
+	 */
+	m->open_without_request =
+		cfg->cache == MEMFS_CACHE_ALWAYS && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT);
+	/* over lower layers a file is mapped while it is open: that needs the
+	 * opens and closes (issue 3: mapped at open, unmapped after) */
+	if (cfg->nlower)
+		m->open_without_request = 0;
+	if (m->open_without_request)
+		mfs_fs_opens_untracked(m->fs); /* a removed file may still be open */
+	m->opendir_without_request =
+		cfg->cache_readdir && (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT);
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -137,6 +157,38 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_attr(req, &a.st, M(req)->cfg->attr_timeout_s);
 }
 
+/*
+ * FUSE_HANDLE_KILLPRIV_V2 made clearing set-id bits ours (fuse_compat.h):
+ * the mode ino must get, or 0 if nothing goes.  no_fsetid: the kernel
+ * said the caller lacks CAP_FSETID; otherwise uid 0 is taken to have it.
+ * The kernel holds the inode lock across the request, so the mode cannot
+ * change between this look and the change.
+ */
+static mode_t mode_without_setid(fuse_req_t req, fuse_ino_t ino, int no_fsetid)
+{
+	struct mfs_attr a;
+	mode_t kill;
+
+	if (mfs_getattr(M(req)->fs, ino, &a) != 0 || !S_ISREG(a.st.st_mode))
+		return 0;
+	if (!no_fsetid)
+		no_fsetid = fuse_req_ctx(req)->uid != 0;
+	kill = fuse_compat_setid_to_clear(req, a.st.st_mode, a.st.st_gid, no_fsetid);
+	return kill ? (a.st.st_mode & 07777 & ~kill) | S_IFREG : 0;
+}
+
+/* Truncate (the kernel's flag says: no CAP_FSETID), chown, or the rest of
+ * the kernel's own clearing (an empty SETATTR): the mode goes with the rest. */
+static void add_setid_clearing(fuse_req_t req, fuse_ino_t ino, int to_set, struct mfs_setattr *sa)
+{
+	mode_t mode = mode_without_setid(req, ino, (to_set & FUSE_SET_ATTR_SIZE) != 0);
+
+	if (mode) {
+		sa->valid |= MFS_SET_MODE;
+		sa->mode = mode;
+	}
+}
+
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
@@ -167,6 +219,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (to_set & map[i].fuse)
 			sa.valid |= map[i].mfs;
+	if (fuse_compat_killpriv_v2(&M(req)->compat) && !(to_set & FUSE_SET_ATTR_MODE) &&
+	    fuse_compat_setattr_kills_suidgid(to_set))
+		add_setid_clearing(req, ino, to_set, &sa);
 	/* chown(f, -1, -1) arrives with nothing to set; tmpfs moves ctime */
 	if (!sa.valid) {
 		sa.valid = MFS_SET_CTIME;
@@ -265,7 +320,13 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int err = mfs_open(M(req)->fs, ino, fi->flags);
+	int err;
+
+	if (M(req)->open_without_request) {
+		fuse_reply_err(req, ENOSYS); /* the kernel opens by itself from now on */
+		return;
+	}
+	err = mfs_open(M(req)->fs, ino, fi->flags);
 
 	if (err) {
 		fuse_reply_err(req, -err);
@@ -282,8 +343,15 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct mfs_cred c = cred_of(req);
 	struct fuse_entry_param e = {0};
 	struct mfs_attr a;
-	int err = mfs_create(M(req)->fs, &c, parent, name, mode, fi->flags, &a);
+	int err;
 
+	/* without CREATE the kernel makes the file with MKNOD and then opens
+	 * it without asking: no RELEASE follows */
+	if (M(req)->open_without_request) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	err = mfs_create(M(req)->fs, &c, parent, name, mode, fi->flags, &a);
 	if (err) {
 		fuse_reply_err(req, -err);
 		return;
@@ -370,21 +438,42 @@ static ssize_t fill_from_bufvec(void *ctx, const struct iovec *iov, int n)
 	return (ssize_t)total;
 }
 
+/*
+ * The kernel caches the mode, does not refresh it after a write, and would
+ * let exec(2) honour a bit that is gone: have it ask again.
+ */
+static void clear_setid_for_write(fuse_req_t req, fuse_ino_t ino, int no_fsetid)
+{
+	struct mfs_setattr sa = {.valid = MFS_SET_MODE};
+
+	sa.mode = mode_without_setid(req, ino, no_fsetid);
+	if (sa.mode && mfs_setattr(M(req)->fs, ino, &sa, NULL) == 0)
+		fuse_lowlevel_notify_inval_inode(M(req)->se, ino, -1, 0);
+}
+
 static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf, off_t off,
 			 struct fuse_file_info *fi)
 {
-	(void)fi;
+	struct memfs *m = M(req);
+	int kill = fuse_compat_write_kills_suidgid(in_buf, off);
+
+	/*
+	 * FUSE_WRITE_KILL_SUIDGID (the writer lacks CAP_FSETID): clear the
+	 * set-id bits first, as Linux does.  The kernel sets it on O_DIRECT
+	 * writes whatever was negotiated; with KILLPRIV_V2 on every write, and
+	 * where it cannot be read (spliced data) the bits go, the safe side.
+	 */
+	if (kill > 0 || (kill < 0 && fuse_compat_killpriv_v2(&m->compat)))
+		clear_setid_for_write(req, ino, kill > 0);
+	/* cache=none: a direct-I/O write skips the kernel's file_remove_privs(),
+	 * which would remove the file's capabilities, whoever writes (a
+	 * write-back of a shared mapping's page does not, as on tmpfs) */
+	if (m->cfg->cache == MEMFS_CACHE_NONE && !fi->writepage)
+		mfs_removexattr(m->fs, ino, "security.capability");
 	/* O_APPEND offsets are the kernel's: it holds the inode lock and the
 	 * size; honouring fi->flags here would misplace mmap write-backs. */
-	reply_size(req, mfs_write(M(req)->fs, ino, (uint64_t)off, fuse_buf_size(in_buf), 0,
+	reply_size(req, mfs_write(m->fs, ino, (uint64_t)off, fuse_buf_size(in_buf), 0,
 				  fill_from_bufvec, in_buf));
-}
-
-static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, 0);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -404,7 +493,13 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int err = mfs_opendir(M(req)->fs, ino);
+	int err;
+
+	if (M(req)->opendir_without_request) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	err = mfs_opendir(M(req)->fs, ino);
 
 	if (err) {
 		fuse_reply_err(req, -err);
@@ -436,9 +531,10 @@ static int add_dirent(void *ctx, const char *name, const struct stat *st, uint64
 			.attr_timeout = cfg->attr_timeout_s,
 			.entry_timeout = cfg->entry_timeout_s,
 		};
-		/* "." and ".." carry no reference: the kernel skips them */
+		/* "." and "..", and names from lower not looked up yet
+		 * (st_nlink 0), carry no reference: the kernel only lists them */
 		int dot = name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2]));
-		e.ino = dot ? 0 : st->st_ino;
+		e.ino = dot || st->st_nlink == 0 ? 0 : st->st_ino;
 		need = fuse_add_direntry_plus(d->req, d->buf + d->used, room, name, &e,
 					      (off_t)next_off);
 	} else {
@@ -647,7 +743,9 @@ const struct fuse_lowlevel_ops memfs_ops = {
 	.create = op_create,
 	.read = op_read,
 	.write_buf = op_write_buf,
-	.flush = op_flush,
+	/* no .flush: written through, or written back by the kernel before it
+	 * would send FLUSH, nothing waits in memfs; libfuse answers ENOSYS and
+	 * the kernel stops asking */
 	.release = op_release,
 	.fsync = op_fsync,
 	.opendir = op_opendir,

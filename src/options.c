@@ -18,13 +18,15 @@
 #include <unistd.h>
 
 #include "options.h"
+#include "overlay.h"
 
 #define DEFAULT_TIMEOUT_S 86400.0
 #define MAX_WRITE_LIMIT (1u << 20) /* libfuse 3.14's largest request buffer */
 
 /* Raw strings of the options that take values; parsed after fuse_opt. */
 struct raw {
-	char *size, *nr_inodes, *mode, *uid, *gid, *max_write;
+	char *size, *nr_inodes, *mode, *uid, *gid, *max_write, *cache;
+	char *lower, *lower_uid, *lower_gid;
 	char *entry_timeout, *attr_timeout, *negative_timeout;
 	char *nonopt[3];
 	int n_nonopt;
@@ -47,6 +49,10 @@ static const struct fuse_opt memfs_opts[] = {
 	RAWS("uid=%s", uid),
 	RAWS("gid=%s", gid),
 	RAWS("max_write=%s", max_write),
+	RAWS("cache=%s", cache),
+	RAWS("lower=%s", lower),
+	RAWS("lower_uid=%s", lower_uid),
+	RAWS("lower_gid=%s", lower_gid),
 	RAWS("entry_timeout=%s", entry_timeout),
 	RAWS("attr_timeout=%s", attr_timeout),
 	RAWS("negative_timeout=%s", negative_timeout),
@@ -227,6 +233,36 @@ static int parse_seconds(const char *s, double *out)
 	return 0;
 }
 
+/*
+ * lower=DIR[:DIR...]: every directory must be named (no empty part) and at
+ * most MFS_MAX_LAYERS of them.  Whether each exists and can be read is
+ * checked when main opens them.
+ */
+static int split_lower(const char *list, struct memfs_config *cfg)
+{
+	unsigned n = 1;
+	const char *p;
+
+	for (p = list; *p; p++)
+		n += *p == ':';
+	if (n > MFS_MAX_LAYERS)
+		return fail("too many lower directories in '%s' (at most 64)", list);
+	cfg->lower_dirs = calloc(n, sizeof(*cfg->lower_dirs));
+	if (!cfg->lower_dirs)
+		return fail("%s", "out of memory");
+	for (p = list; cfg->nlower < n; p++) {
+		size_t len = strcspn(p, ":");
+		if (len == 0)
+			return fail("empty directory name in lower='%s'", list);
+		cfg->lower_dirs[cfg->nlower] = strndup(p, len);
+		if (!cfg->lower_dirs[cfg->nlower])
+			return fail("%s", "out of memory");
+		cfg->nlower++;
+		p += len;
+	}
+	return 0;
+}
+
 static int apply(struct raw *raw, struct memfs_config *cfg)
 {
 	struct mfs_params *p = &cfg->params;
@@ -248,17 +284,34 @@ static int apply(struct raw *raw, struct memfs_config *cfg)
 		if (!isdigit((unsigned char)raw->mode[0]) || *end || m > 07777)
 			return fail("invalid mode '%s' (expected octal, at most 7777)", raw->mode);
 		p->root_mode = (mode_t)m;
+		cfg->root_mode_given = 1;
 	}
 	if (raw->uid) {
 		if (parse_id(raw->uid, &id))
 			return fail("invalid uid '%s' (expected a number)", raw->uid);
 		p->root_uid = id;
+		cfg->root_uid_given = 1;
 	}
 	if (raw->gid) {
 		if (parse_id(raw->gid, &id))
 			return fail("invalid gid '%s' (expected a number)", raw->gid);
 		p->root_gid = id;
+		cfg->root_gid_given = 1;
 	}
+	if (raw->lower_uid) {
+		if (parse_id(raw->lower_uid, &id))
+			return fail("invalid lower_uid '%s' (expected a number)", raw->lower_uid);
+		p->lower_uid = id;
+		p->lower_uid_set = 1;
+	}
+	if (raw->lower_gid) {
+		if (parse_id(raw->lower_gid, &id))
+			return fail("invalid lower_gid '%s' (expected a number)", raw->lower_gid);
+		p->lower_gid = id;
+		p->lower_gid_set = 1;
+	}
+	if (raw->lower && split_lower(raw->lower, cfg))
+		return -1;
 	if (raw->max_write) {
 		if (parse_count(raw->max_write, &v) || v < 4096 || v > MAX_WRITE_LIMIT)
 			return fail("invalid max_write '%s' (expected 4k to 1m)", raw->max_write);
@@ -272,13 +325,28 @@ static int apply(struct raw *raw, struct memfs_config *cfg)
 	    parse_seconds(raw->negative_timeout, &cfg->negative_timeout_s))
 		return fail("invalid negative_timeout '%s' (expected seconds)",
 			    raw->negative_timeout);
+	/* cache= wins over what nocache implies, not over no_keep_cache */
+	if (raw->cache) {
+		if (strcmp(raw->cache, "always") == 0)
+			cfg->cache = MEMFS_CACHE_ALWAYS;
+		else if (strcmp(raw->cache, "auto") == 0)
+			cfg->cache = MEMFS_CACHE_AUTO;
+		else if (strcmp(raw->cache, "none") == 0)
+			cfg->cache = MEMFS_CACHE_NONE;
+		else
+			return fail("invalid cache '%s' (expected none, auto or always)", raw->cache);
+		if (raw->no_keep_cache && cfg->cache == MEMFS_CACHE_ALWAYS)
+			return fail("%s", "cache=always and no_keep_cache contradict each other");
+	} else if (raw->no_keep_cache || raw->nocache) {
+		cfg->cache = MEMFS_CACHE_AUTO;
+	}
 	if (raw->nocache) {
 		cfg->entry_timeout_s = cfg->attr_timeout_s = cfg->negative_timeout_s = 0;
 		raw->no_keep_cache = raw->no_readdirplus = 1;
 		raw->writeback = 0;
 		raw->no_splice = raw->no_cache_symlinks = raw->no_cache_readdir = 1;
 	}
-	cfg->keep_cache = !raw->no_keep_cache;
+	cfg->keep_cache = cfg->cache == MEMFS_CACHE_ALWAYS;
 	cfg->writeback = raw->writeback;
 	cfg->readdirplus = !raw->no_readdirplus;
 	cfg->splice = !raw->no_splice;
@@ -311,10 +379,20 @@ static void usage(const char *prog)
 	       "    -o nr_inodes=N         most inodes, k/m/g suffix (default: RAM pages / 2)\n"
 	       "    -o mode=OCTAL          root directory mode (default 1777)\n"
 	       "    -o uid=N, -o gid=N     root directory owner (default: the caller)\n"
+	       "    -o lower=DIR[:DIR...]  show these read-only directories merged (leftmost on\n"
+	       "                           top) and writable; changes stay in memory, the\n"
+	       "                           directories are never modified.  Without mode=, uid=,\n"
+	       "                           gid= the root looks like the leftmost directory\n"
+	       "    -o lower_uid=N, -o lower_gid=N\n"
+	       "                           show every file from lower as owned by N\n"
 	       "    -o entry_timeout=S     kernel caches names for S seconds (default 86400)\n"
 	       "    -o attr_timeout=S      kernel caches attributes for S seconds (default 86400)\n"
 	       "    -o negative_timeout=S  kernel caches missing names for S seconds (default 86400)\n"
-	       "    -o no_keep_cache       drop the page cache on each open\n"
+	       "    -o cache=MODE          file contents in the kernel's page cache too: always\n"
+	       "                           (kept across opens; default), auto (dropped at each\n"
+	       "                           open) or none (never: one copy in RAM, every read and\n"
+	       "                           write goes to memfs)\n"
+	       "    -o no_keep_cache       the same as cache=auto\n"
 	       "    -o writeback           let the kernel gather writes in its page cache (faster\n"
 	       "                           small writes; a full filesystem then shows at fsync or\n"
 	       "                           close, not at write; off by default)\n"
@@ -344,8 +422,8 @@ static void usage(const char *prog)
 static void raw_free(struct raw *raw)
 {
 	char **s[] = {&raw->size, &raw->nr_inodes, &raw->mode, &raw->uid, &raw->gid,
-		      &raw->max_write, &raw->entry_timeout, &raw->attr_timeout,
-		      &raw->negative_timeout};
+		      &raw->max_write, &raw->cache, &raw->entry_timeout, &raw->attr_timeout,
+		      &raw->negative_timeout, &raw->lower, &raw->lower_uid, &raw->lower_gid};
 	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
 		free(*s[i]);
 	for (int i = 0; i < 3 && i < raw->n_nonopt; i++)
@@ -438,6 +516,9 @@ out:
 
 void memfs_config_free(struct memfs_config *cfg)
 {
+	for (unsigned i = 0; i < cfg->nlower; i++)
+		free(cfg->lower_dirs[i]);
+	free(cfg->lower_dirs);
 	free(cfg->source);
 	free(cfg->mountpoint);
 }

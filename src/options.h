@@ -9,12 +9,20 @@
 
 #include "fs.h"
 
+/* cache=: where file contents may live besides memfs (README "Kernel caching"). */
+enum memfs_cache {
+	MEMFS_CACHE_ALWAYS, /* page cache, kept across opens (keep_cache) */
+	MEMFS_CACHE_AUTO,   /* page cache, dropped at every open */
+	MEMFS_CACHE_NONE,   /* no page cache: direct I/O, one copy in RAM */
+};
+
 struct memfs_config {
 	struct mfs_params params; /* size=, nr_inodes=, mode=, uid=, gid= */
 	double entry_timeout_s;   /* kernel caching (see README "Options") */
 	double attr_timeout_s;
 	double negative_timeout_s;
-	int keep_cache;
+	enum memfs_cache cache;
+	int keep_cache; /* cache == MEMFS_CACHE_ALWAYS */
 	int writeback;
 	int readdirplus;
 	int splice;
@@ -22,6 +30,12 @@ struct memfs_config {
 	int cache_readdir;
 	unsigned max_write_bytes;
 	int default_permissions;
+	/* lower=: the lower directories as given, topmost first */
+	char **lower_dirs;
+	unsigned nlower;
+	/* mode=, uid=, gid= given: otherwise, with lower=, the root takes
+	 * them from the topmost lower directory */
+	int root_mode_given, root_uid_given, root_gid_given;
 	char *source;     /* fsname shown by mount; "memfs" unless given */
 	char *mountpoint; /* absolute path, checked to be a directory */
 };

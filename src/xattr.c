@@ -88,6 +88,13 @@ static ssize_t check_name(const char *name)
 	return err ? err : len;
 }
 
+int mfs_xattr_name_ok(const char *name)
+{
+	ssize_t len = check_name(name);
+
+	return len < 0 ? (int)len : 0;
+}
+
 static int is_named(const struct mfs_xattr *x, const char *name, size_t len)
 {
 	return x->name_len == len && memcmp(x->data, name, len) == 0;
@@ -176,6 +183,24 @@ static ssize_t check_set_args(const char *name, const void *value, size_t size, 
 	return err ? err : len;
 }
 
+size_t mfs_xattrs_list_bytes(const struct mfs_xattrs *xs)
+{
+	size_t n = 0;
+
+	for (const struct mfs_xattr *x = xs->head; x; x = x->next)
+		n += list_bytes_of(x);
+	return n;
+}
+
+size_t mfs_xattrs_value_bytes(const struct mfs_xattrs *xs)
+{
+	size_t n = 0;
+
+	for (const struct mfs_xattr *x = xs->head; x; x = x->next)
+		n += x->value_size;
+	return n;
+}
+
 int mfs_xattr_set(struct mfs_xattrs *xs, const char *name, const void *value, size_t size,
 		  int flags)
 {
@@ -190,7 +215,7 @@ int mfs_xattr_set(struct mfs_xattrs *xs, const char *name, const void *value, si
 		return -EEXIST;
 	if (!old && (flags & XATTR_REPLACE))
 		return -ENODATA;
-	if (!old && xs->list_bytes + (size_t)len + 1 > XATTR_LIST_MAX_BYTES)
+	if (!old && mfs_xattrs_list_bytes(xs) + (size_t)len + 1 > XATTR_LIST_MAX_BYTES)
 		return -ENOSPC;
 
 	x = new_xattr(name, (size_t)len, value, size);
@@ -199,13 +224,9 @@ int mfs_xattr_set(struct mfs_xattrs *xs, const char *name, const void *value, si
 	/* A replacement takes the old node's place, so the listing order does not change. */
 	if (old) {
 		x->next = old->next;
-		xs->value_bytes -= old->value_size;
 		mfs_free(old);
-	} else {
-		xs->list_bytes += list_bytes_of(x);
 	}
 	*link = x;
-	xs->value_bytes += size;
 	return 0;
 }
 
@@ -229,11 +250,11 @@ ssize_t mfs_xattr_get(const struct mfs_xattrs *xs, const char *name, void *buf, 
 
 ssize_t mfs_xattr_list(const struct mfs_xattrs *xs, char *buf, size_t size)
 {
-	size_t off = 0;
+	size_t off = 0, need = mfs_xattrs_list_bytes(xs);
 
 	if (size == 0)
-		return (ssize_t)xs->list_bytes;
-	if (size < xs->list_bytes)
+		return (ssize_t)need;
+	if (size < need)
 		return -ERANGE;
 	for (const struct mfs_xattr *x = xs->head; x; x = x->next) {
 		memcpy(buf + off, x->data, list_bytes_of(x)); /* the name and its NUL */
@@ -254,8 +275,6 @@ int mfs_xattr_remove(struct mfs_xattrs *xs, const char *name)
 	if (!x)
 		return -ENODATA;
 	*link = x->next;
-	xs->list_bytes -= list_bytes_of(x);
-	xs->value_bytes -= x->value_size;
 	mfs_free(x);
 	return 0;
 }
@@ -275,7 +294,5 @@ int mfs_xattrs_copy(struct mfs_xattrs *dst, const struct mfs_xattrs *src)
 		*tail = copy;
 		tail = &copy->next;
 	}
-	dst->list_bytes = src->list_bytes;
-	dst->value_bytes = src->value_bytes;
 	return 0;
 }

@@ -20,11 +20,15 @@
 
 struct mfs_xattr; /* one attribute; private to xattr.c */
 
+/* One pointer per inode: most have no attribute, the rest a handful. */
 struct mfs_xattrs {
 	struct mfs_xattr *head; /* in the order they were first set */
-	size_t list_bytes;      /* sum of (name length + 1): listxattr's size */
-	size_t value_bytes;     /* sum of value sizes, for accounting */
 };
+
+/* Sum of (name length + 1) over the attributes: listxattr's size. */
+size_t mfs_xattrs_list_bytes(const struct mfs_xattrs *xs);
+/* Sum of the value sizes. */
+size_t mfs_xattrs_value_bytes(const struct mfs_xattrs *xs);
 
 void mfs_xattrs_init(struct mfs_xattrs *xs);
 void mfs_xattrs_free(struct mfs_xattrs *xs);
@@ -43,6 +47,9 @@ int mfs_xattr_set(struct mfs_xattrs *xs, const char *name, const void *value, si
  * -ENODATA if absent.  Name checks as for set.
  */
 ssize_t mfs_xattr_get(const struct mfs_xattrs *xs, const char *name, void *buf, size_t size);
+
+/* 0 if name is one getxattr could find, else its error (-ERANGE, -EOPNOTSUPP, -EINVAL). */
+int mfs_xattr_name_ok(const char *name);
 
 /* listxattr: the NUL-separated names; size 0 probes; -ERANGE if too small. */
 ssize_t mfs_xattr_list(const struct mfs_xattrs *xs, char *buf, size_t size);

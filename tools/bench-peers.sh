@@ -26,7 +26,8 @@
 #   memfs-wb        memfs -o writeback          (writeback cache on)
 #   memfs-nocache   memfs -o nocache            (every kernel cache off)
 #   memfs-nosplice  memfs -o no_splice
-#   memfs-nokeep    memfs -o no_keep_cache
+#   memfs-nokeep    memfs -o no_keep_cache      (the same as cache=auto)
+#   memfs-none      memfs -o cache=none         (no page cache: direct I/O)
 #   memfs-nordplus  memfs -o no_readdirplus
 #   memfs-t0        memfs -o entry_timeout=0,attr_timeout=0,negative_timeout=0
 #   memfs-st        memfs -s                    (single-threaded session)
@@ -55,7 +56,7 @@ BACK=$ROOT/back
 MEMFS=${MEMFS:-}
 MEMFS_OPTS=${MEMFS_OPTS:-}
 
-TARGETS_ALL=(tmpfs memfs memfs-wb memfs-nocache memfs-nosplice memfs-nokeep
+TARGETS_ALL=(tmpfs memfs memfs-wb memfs-nocache memfs-nosplice memfs-nokeep memfs-none
 	memfs-nordplus memfs-t0 memfs-st pll pll-wb ovl union bindfs)
 
 die() { echo "bench-peers: $*" >&2; exit 1; }
@@ -203,6 +204,7 @@ target_cmd() {
 	memfs-nocache) memfs_cmd "$mnt" nocache ;;
 	memfs-nosplice) memfs_cmd "$mnt" no_splice ;;
 	memfs-nokeep) memfs_cmd "$mnt" no_keep_cache ;;
+	memfs-none) memfs_cmd "$mnt" cache=none ;;
 	memfs-nordplus) memfs_cmd "$mnt" no_readdirplus ;;
 	memfs-t0) memfs_cmd "$mnt" entry_timeout=0,attr_timeout=0,negative_timeout=0 ;;
 	memfs-st) memfs_cmd "$mnt" "" -s ;;

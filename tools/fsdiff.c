@@ -10,11 +10,18 @@
  * specification.
  *
  *   fsdiff [--seed N] [--steps N] [--soak MINUTES] [--memfs BIN]
- *          [--memfs-opts OPTS] [--keep-going] [--only I,J,...] [DIR_A DIR_B]
+ *          [--memfs-opts OPTS] [--lower] [--keep-going] [--only I,J,...]
+ *          [DIR_A DIR_B]
  *
  * With --memfs, fsdiff mounts BIN (-f -o auto_unmount,OPTS) on a temp dir as
  * side A and a tmpfs as side B, both in a private mount namespace, and
  * unmounts both at the end; otherwise it compares DIR_A against DIR_B.
+ * With --lower as well, every run starts from a lower tree generated from
+ * the seed (files of a few chunks, directories, symlinks, hard links,
+ * xattrs, over the same names the operations use) on a third tmpfs: side
+ * A is a memfs mounted for that run with -o lower= over it, side B a
+ * `cp -a` copy of it on the tmpfs, and the lower tree must be unchanged
+ * after the run.
  * --only replays just the listed steps of the seed's sequence (what a
  * reduced reproduction prints).  --soak runs seeds N, N+1, ... until the
  * time is up; --keep-going goes on to the next seed after a divergence.
@@ -1896,6 +1903,12 @@ struct ctx {
 	unsigned long ops_run; /* steps run, in total */
 	/* --memfs: */
 	const char *memfs_bin, *memfs_opts;
+	/* --lower: the lower tmpfs, the seed its trees come from, and how many
+	 * runs ended with memfs exiting badly or the lower tree changed */
+	bool lower;
+	char lower_top[256];
+	uint64_t seed;
+	unsigned long lower_failures;
 	char base[PATH_MAX];
 	pid_t memfs_pid;
 	int memfs_status; /* when it exited by itself */
@@ -2085,6 +2098,171 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return 0;
 }
 
+static bool memfs_start(struct ctx *c);
+static bool memfs_stop(struct ctx *c);
+static int run_cmd(char *const argv[]);
+
+/* ---------------------------------------------------------------------------
+ * Lower trees (--lower): what a run starts from.
+ */
+
+static void lower_file(struct rng *r, const char *path)
+{
+	size_t len = (size_t)(chance(r, 20) ? rng_below(r, 100) : rng_below(r, 3 * 4096 + 200));
+	int fd = open(path, O_CREAT | O_WRONLY | O_EXCL, chance(r, 30) ? 0600 : 0644);
+
+	if (fd < 0)
+		return;
+	/* every byte written: lower files are not sparse, so the copy on
+	 * tmpfs holds the same blocks */
+	fill(rng_next(r), iobuf, len);
+	if (write(fd, iobuf, len) != (ssize_t)len)
+		fprintf(stderr, "fsdiff: writing %s: %s\n", path, strerror(errno));
+	close(fd);
+	if (chance(r, 30))
+		setxattr(path, "user.a", "lower a", 7, 0);
+	if (chance(r, 15))
+		setxattr(path, "trusted.t", "lower t", 7, 0);
+}
+
+/*
+ * A tree over the names the operations use, chosen by the seed alone: each
+ * directory, file, symlink and hard link is there or not, so different
+ * seeds start from different trees.
+ */
+/* root/rel into out (PATH_MAX); lower roots are short, so it always fits */
+static void lower_path(char *out, const char *root, const char *rel)
+{
+	if (snprintf(out, PATH_MAX, "%s/%s", root, rel) >= PATH_MAX)
+		out[0] = '\0';
+}
+
+static bool populate_lower(const char *root, uint64_t seed)
+{
+	static const char *const dirs[] = {"a", "b", "c", "a/x", "b/x"};
+	static const char *const files[] = {"f0", "f1", "a/f0", "a/f1", "b/f0",
+					    "b/f1", "b/x/f0", "a/x/f0", "c/f0"};
+	struct rng r = {seed ^ 0x6c6f776572ull};
+	char path[PATH_MAX], other[PATH_MAX];
+
+	if (mkdir(root, 0755) < 0) {
+		fprintf(stderr, "fsdiff: mkdir %s: %s\n", root, strerror(errno));
+		return false;
+	}
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		lower_path(path, root, dirs[i]);
+		if (chance(&r, 80))
+			mkdir(path, chance(&r, 20) ? 0700 : 0755);
+	}
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		lower_path(path, root, files[i]);
+		if (chance(&r, 75))
+			lower_file(&r, path);
+	}
+	lower_path(path, root, "s0");
+	if (chance(&r, 60))
+		symlink(chance(&r, 50) ? "f0" : "a/x", path);
+	lower_path(path, root, "a/s0");
+	if (chance(&r, 40))
+		symlink("x/f0", path);
+	/* hard links, within a directory and across two */
+	lower_path(path, root, "f0");
+	lower_path(other, root, "f2");
+	if (chance(&r, 50))
+		link(path, other);
+	lower_path(path, root, "a/f1");
+	lower_path(other, root, "c/f1");
+	if (chance(&r, 50))
+		link(path, other);
+	return true;
+}
+
+/* A digest of everything in a tree (for "the lower tree is unchanged"). */
+static uint64_t tree_hash;
+
+static void hash_bytes(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		tree_hash = (tree_hash ^ b[i]) * 1099511628211ull;
+}
+
+static int hash_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	char buf[4096];
+	ssize_t n;
+
+	(void)flag;
+	(void)ftw;
+	hash_bytes(path, strlen(path));
+	hash_bytes(&st->st_mode, sizeof(st->st_mode));
+	hash_bytes(&st->st_size, sizeof(st->st_size));
+	hash_bytes(&st->st_nlink, sizeof(st->st_nlink));
+	hash_bytes(&st->st_mtim, sizeof(st->st_mtim));
+	hash_bytes(&st->st_ctim, sizeof(st->st_ctim));
+	if (S_ISREG(st->st_mode)) {
+		int fd = open(path, O_RDONLY);
+		while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0)
+			hash_bytes(buf, (size_t)n);
+		if (fd >= 0)
+			close(fd);
+	} else if (S_ISLNK(st->st_mode) && (n = readlink(path, buf, sizeof(buf))) > 0) {
+		hash_bytes(buf, (size_t)n);
+	}
+	n = llistxattr(path, buf, sizeof(buf));
+	if (n > 0)
+		hash_bytes(buf, (size_t)n);
+	return 0;
+}
+
+static uint64_t tree_digest(const char *root)
+{
+	tree_hash = 14695981039346656037ull;
+	nftw(root, hash_entry, 16, FTW_PHYS);
+	return tree_hash;
+}
+
+static void lower_root(struct ctx *c, char *buf)
+{
+	if (snprintf(buf, PATH_MAX, "%s/fsdiff-%d-%lu", c->lower_top, (int)getpid(), c->run_no) >=
+	    PATH_MAX)
+		buf[0] = '\0';
+}
+
+static uint64_t lower_digest; /* of this run's lower tree when it began */
+
+/* A lower tree for this run, its copy as side B's run directory, memfs over it as side A. */
+static bool lower_run_begin(struct ctx *c)
+{
+	char lroot[PATH_MAX];
+	char *cp_argv[] = {"cp", "-a", lroot, c->side[1].root, NULL};
+
+	lower_root(c, lroot);
+	if (!populate_lower(lroot, c->seed))
+		return false;
+	lower_digest = tree_digest(lroot);
+	if (run_cmd(cp_argv) != 0) {
+		fprintf(stderr, "fsdiff: cp -a %s %s failed\n", lroot, c->side[1].root);
+		return false;
+	}
+	return memfs_start(c);
+}
+
+static void lower_run_end(struct ctx *c)
+{
+	char lroot[PATH_MAX];
+
+	lower_root(c, lroot);
+	if (c->memfs_pid && !memfs_stop(c))
+		c->lower_failures++;
+	if (tree_digest(lroot) != lower_digest) {
+		fprintf(stderr, "fsdiff: run %lu changed the lower tree %s\n", c->run_no, lroot);
+		c->lower_failures++;
+	}
+	nftw(lroot, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void run_end(struct ctx *c)
 {
 	for (int s = 0; s < 2; s++) {
@@ -2098,10 +2276,13 @@ static void run_end(struct ctx *c)
 		if (sd->rootfd >= 0)
 			close(sd->rootfd);
 		sd->rootfd = -1;
-		if (sd->root[0])
+		/* over a lower tree, side A's changes go with its unmount */
+		if (sd->root[0] && !(c->lower && s == 0))
 			nftw(sd->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 		sd->root[0] = '\0';
 	}
+	if (c->lower)
+		lower_run_end(c);
 }
 
 /* Fresh, empty run directories on both sides; false on a setup error. */
@@ -2114,9 +2295,19 @@ static bool run_begin(struct ctx *c)
 
 		for (int i = 0; i < NSLOT; i++)
 			sd->fd[i] = -1;
+		sd->rootfd = -1;
 		if (snprintf(sd->root, sizeof(sd->root), "%s/fsdiff-%d-%lu", sd->top, (int)getpid(),
-			     c->run_no) >= PATH_MAX ||
-		    mkdir(sd->root, 0755) < 0) {
+			     c->run_no) >= PATH_MAX) {
+			sd->root[0] = '\0';
+			return false;
+		}
+	}
+	if (c->lower && !lower_run_begin(c))
+		return false;
+	for (int s = 0; s < 2; s++) {
+		struct side *sd = &c->side[s];
+
+		if (!c->lower && mkdir(sd->root, 0755) < 0) {
 			fprintf(stderr, "fsdiff: mkdir %s: %s\n", sd->root, strerror(errno));
 			sd->root[0] = '\0';
 			sd->rootfd = -1;
@@ -2217,6 +2408,22 @@ static enum run_status run_ops(struct ctx *c, const struct op *ops, long n, doub
 		run_end(c);
 		return RUN_SETUP_ERROR;
 	}
+	if (c->lower) {
+		/* the lower tree as memfs shows it, before any step */
+		static const struct op none = {.kind = OP_STAT}; /* names "." only */
+
+		memset(&rp, 0, sizeof(rp));
+		take_snapshot(a, &a->cur);
+		take_snapshot(b, &b->cur);
+		compare_sides(c, a, b, &none, true, &rp);
+		if (rp.n) {
+			fprintf(stderr, "fsdiff: the lower tree of seed %" PRIu64
+					" differs before any step (A: memfs over it, B: cp -a):\n%s",
+				c->seed, rp.text);
+			run_end(c);
+			return RUN_SETUP_ERROR;
+		}
+	}
 	for (long i = 0; i < n; i++) {
 		char line[512];
 
@@ -2280,12 +2487,12 @@ static bool is_mounted(const char *dir)
 /* Start memfs on side A's directory and wait until it is mounted. */
 static bool memfs_start(struct ctx *c)
 {
-	char opts[4096];
+	char opts[8192];
 	pid_t parent = getpid();
 	int status;
 
-	snprintf(opts, sizeof(opts), "auto_unmount%s%s", c->memfs_opts[0] ? "," : "",
-		 c->memfs_opts);
+	snprintf(opts, sizeof(opts), "auto_unmount%s%s%s%s", c->memfs_opts[0] ? "," : "",
+		 c->memfs_opts, c->lower ? ",lower=" : "", c->lower ? c->lower_top : "");
 	c->memfs_died = false;
 	c->memfs_pid = fork();
 	if (c->memfs_pid < 0) {
@@ -2440,6 +2647,17 @@ static bool mounts_setup(struct ctx *c)
 		fprintf(stderr, "fsdiff: mount -t tmpfs %s: %s\n", c->side[1].top, strerror(errno));
 		return false;
 	}
+	if (c->lower) {
+		/* memfs is mounted for each run, over that run's lower tree */
+		snprintf(c->lower_top, sizeof(c->lower_top), FSDIFF_BASE "/lower");
+		if (mkdir(c->lower_top, 0755) < 0 ||
+		    mount("fsdiff-lower", c->lower_top, "tmpfs", 0, "mode=0755") < 0) {
+			fprintf(stderr, "fsdiff: mount -t tmpfs %s: %s\n", c->lower_top,
+				strerror(errno));
+			return false;
+		}
+		return true;
+	}
 	return memfs_start(c);
 }
 
@@ -2454,6 +2672,8 @@ static bool mounts_teardown(struct ctx *c)
 		ok = memfs_stop(c);
 	if (is_mounted(c->side[1].top))
 		umount2(c->side[1].top, MNT_DETACH);
+	if (c->lower_top[0] && is_mounted(c->lower_top))
+		umount2(c->lower_top, MNT_DETACH);
 	umount2(c->base, MNT_DETACH);
 	return ok;
 }
@@ -2469,7 +2689,7 @@ static bool still_diverges(struct ctx *c, const struct op *ops, long n, const ch
 	long done;
 
 	/* a crash in the last try: a fresh daemon for the next one */
-	if (c->memfs_bin && memfs_gone(c)) {
+	if (c->memfs_bin && !c->lower && memfs_gone(c)) {
 		memfs_stop(c);
 		if (!memfs_start(c))
 			return false;
@@ -2608,8 +2828,8 @@ static void report_divergence(struct ctx *c, uint64_t seed, const struct op *ops
 	for (long i = 0; i < n; i++)
 		printf("%s%ld", i ? "," : "", red[i].step);
 	if (c->memfs_bin)
-		printf(" --memfs %s%s%s\n", c->memfs_bin, c->memfs_opts[0] ? " --memfs-opts " : "",
-		       c->memfs_opts);
+		printf(" --memfs %s%s%s%s\n", c->memfs_bin, c->memfs_opts[0] ? " --memfs-opts " : "",
+		       c->memfs_opts, c->lower ? " --lower" : "");
 	else
 		printf(" DIR_A DIR_B\n");
 	fflush(stdout);
@@ -2669,6 +2889,7 @@ static int run_seed(struct ctx *c, const struct options *o, uint64_t seed, doubl
 		return 2;
 	}
 	c->umask = (mode_t[]){022, 0, 077, 027}[seed % 4];
+	c->seed = seed;
 	st = run_ops(c, ops, n, deadline, &d, &done);
 	if (st == RUN_DIVERGED)
 		report_divergence(c, seed, ops, &d);
@@ -2682,9 +2903,10 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: fsdiff [--seed N] [--steps N] [--soak MINUTES] [--memfs BIN] [--memfs-opts "
 		"OPTS]\n"
-		"              [--keep-going] [--only I,J,...] [DIR_A DIR_B]\n"
+		"              [--lower] [--keep-going] [--only I,J,...] [DIR_A DIR_B]\n"
 		"Runs a seeded random sequence of filesystem operations on DIR_A and DIR_B (or,\n"
-		"with --memfs, on a memfs it mounts and a tmpfs) and reports the first divergence\n"
+		"with --memfs, on a memfs it mounts and a tmpfs; with --lower too, on a memfs over\n"
+		"a generated lower tree and a cp -a copy of it) and reports the first divergence\n"
 		"with a reduced reproduction.  Exit 0: none, 1: divergence, 2: usage/setup error.\n"
 		"Environment: FSDIFF_TRACE=1, FSDIFF_SKIP=op,..., FSDIFF_REDUCE_SECONDS=N.\n");
 }
@@ -2734,6 +2956,8 @@ static int parse_args(int argc, char **argv, struct options *o, struct ctx *c, c
 			c->memfs_opts = argv[++i];
 		} else if (strcmp(a, "--only") == 0 && has_val) {
 			o->only = argv[++i];
+		} else if (strcmp(a, "--lower") == 0) {
+			c->lower = true;
 		} else if (a[0] == '-') {
 			return -1;
 		} else if (ndirs < 2) {
@@ -2743,6 +2967,8 @@ static int parse_args(int argc, char **argv, struct options *o, struct ctx *c, c
 		}
 	}
 	if (c->memfs_bin ? ndirs != 0 : ndirs != 2)
+		return -1;
+	if (c->lower && !c->memfs_bin)
 		return -1;
 	if (o->only && o->soak_min > 0)
 		return -1;
@@ -2855,6 +3081,11 @@ int main(int argc, char **argv)
 		    "fsdiff: %lu mtime/ctime differences not counted: an update within one tick of "
 		    "the coarse clock on tmpfs (see time_unchanged_is_ambiguous)\n",
 		    ambiguous_times);
+	if (c.lower_failures) {
+		printf("fsdiff: %lu run%s over a lower tree ended badly (see above)\n",
+		       c.lower_failures, c.lower_failures == 1 ? "" : "s");
+		rc = rc ? rc : 1;
+	}
 	if (!mounts_teardown(&c) && rc == 0)
 		rc = 1;
 	free(iobuf);

@@ -17,9 +17,9 @@
  *  - in a sticky directory, others' files cannot be removed or renamed;
  *  - trusted.* and security.* xattrs cannot be set, trusted.* cannot be
  *    read and is not listed; user.* works on one's own file only;
- *  - a write or truncate by a non-owner clears setuid and setgid, and so
- *    does one by the owner (one documented difference, imposed by FUSE,
- *    for setgid without group execute);
+ *  - a write or truncate by a non-owner clears setuid and setgid (setgid
+ *    without group execute too, unless the writer is in the file's group),
+ *    and so does one by the owner;
  *  - a supplementary group gives group access, and a setgid directory
  *    gives new files its group.
  * Needs root (to add the users and to mount); skipped otherwise.
@@ -113,9 +113,6 @@ struct step {
 	const char *script;
 };
 
-/* Set by the one test of a documented difference: the outputs may differ. */
-static int run_case_allowing_difference;
-
 /* Run the steps in a fresh directory of the mount and of a tmpfs; both outputs. */
 static void run_case(const char *name, const struct step *steps, int n, char *mem, char *tmp)
 {
@@ -147,8 +144,7 @@ static void run_case(const char *name, const struct step *steps, int n, char *me
 			memcpy(outs[side] + used, out, add + 1);
 		}
 	}
-	ck_assert_msg(run_case_allowing_difference || strcmp(mem, tmp) == 0,
-		      "%s: memfs and tmpfs differ\n--- memfs:\n%s--- tmpfs:\n%s",
+	ck_assert_msg(strcmp(mem, tmp) == 0, "%s: memfs and tmpfs differ\n--- memfs:\n%s--- tmpfs:\n%s",
 		      name, mem, tmp);
 }
 
@@ -277,12 +273,12 @@ START_TEST(writing_or_truncating_as_another_user_clears_setuid_and_setgid)
 {
 	NEED_ROOT();
 	const struct step steps[] = {
-	    {USER_A, "for m in 6777 4777 6757; do echo x >f$m && chmod $m f$m; done; "
+	    {USER_A, "for m in 6777 4777 6757 2767; do echo x >f$m && chmod $m f$m; done; "
 		     "echo x >own && chmod 6775 own; echo x >tr && chmod 6777 tr; "
-		     "stat -c '%n %a' f* own tr"},
-	    {USER_B, "for m in 6777 4777 6757; do echo more >>f$m; echo w$m=$?; done; "
+		     "echo x >g && chmod 2765 g; stat -c '%n %a' f* own tr g"},
+	    {USER_B, "for m in 6777 4777 6757 2767; do echo more >>f$m; echo w$m=$?; done; "
 		     ": >tr; echo trunc=$?"},
-	    {USER_A, "echo more >>own; echo own=$?; stat -c '%n %a' f* own tr"},
+	    {USER_A, "echo more >>own; echo own=$?; echo more >>g; stat -c '%n %a' f* own tr g"},
 	};
 	run_case("setid", steps, 3, mem, tmp);
 	HAS(mem, "f6777 6777");
@@ -291,37 +287,11 @@ START_TEST(writing_or_truncating_as_another_user_clears_setuid_and_setgid)
 	HAS(mem, "f6757 757");
 	HAS(mem, "tr 777");
 	HAS(mem, "own 775"); /* the owner is not privileged either */
+	/* setgid without group execute: cleared for a non-member (Linux 6.2's
+	 * rule), kept for the owner, who is in the file's group */
+	HAS(mem, "f2767 767");
+	HAS(mem, "g 2765");
 	HAS(mem, "w6757=0");
-}
-END_TEST
-
-/*
- * A documented difference (README, "Differences from tmpfs"): a write by
- * someone outside the file's group clears a setgid bit without group
- * execute on tmpfs (Linux 6.2's rule), but the kernel's FUSE module still
- * clears setgid only together with group execute, whatever memfs does:
- * it recomputes the SETATTR's mode itself.  Both halves are stated, so the
- * test notices when the kernel changes.
- */
-START_TEST(a_non_members_write_keeps_setgid_without_group_execute_as_fuse_does)
-{
-	NEED_ROOT();
-	const struct step steps[] = {
-	    {USER_A, "echo x >f && chmod 2767 f; echo x >g && chmod 2765 g; stat -c '%n %a' f g"},
-	    {USER_B, "echo more >>f; echo w=$?; stat -c '%n %a' f"},
-	    {USER_A, "echo more >>g; echo own=$?; stat -c '%n %a' g"},
-	};
-	run_case_allowing_difference = 1;
-	run_case("setgid_noexec", steps, 3, mem, tmp);
-	run_case_allowing_difference = 0;
-	HAS(mem, "g 2765"); /* the owner is in the group: kept on both */
-	HAS(tmp, "g 2765");
-	HAS(tmp, "f 767");
-	if (!hx_oracle())
-		ck_assert_msg(strstr(mem, "w=0\nf 2767\n") != NULL,
-			      "memfs now clears setgid without group execute: the kernel changed; "
-			      "update README and this test:\n%s",
-			      mem);
 }
 END_TEST
 
@@ -361,7 +331,6 @@ int main(void)
 	tcase_add_test(tc, others_files_in_a_sticky_directory_cannot_be_removed_or_renamed);
 	tcase_add_test(tc, trusted_and_security_xattrs_are_out_of_reach_of_unprivileged_users);
 	tcase_add_test(tc, writing_or_truncating_as_another_user_clears_setuid_and_setgid);
-	tcase_add_test(tc, a_non_members_write_keeps_setgid_without_group_execute_as_fuse_does);
 	tcase_add_test(tc, supplementary_groups_give_group_access_and_setgid_dirs_their_group);
 	suite_add_tcase(s, tc);
 	return hx_run(s);

@@ -437,17 +437,17 @@ START_TEST(byte_counts_follow_set_replace_and_remove)
 	mfs_xattrs_init(&xs);
 	set_str(&xs, "user.a", "12345");
 	set_str(&xs, "trusted.bb", "1");
-	ck_assert_uint_eq(xs.list_bytes, 7 + 11);
-	ck_assert_uint_eq(xs.value_bytes, 6);
+	ck_assert_uint_eq(mfs_xattrs_list_bytes(&xs), 7 + 11);
+	ck_assert_uint_eq(mfs_xattrs_value_bytes(&xs), 6);
 	set_str(&xs, "user.a", "12");
-	ck_assert_uint_eq(xs.list_bytes, 18);
-	ck_assert_uint_eq(xs.value_bytes, 3);
+	ck_assert_uint_eq(mfs_xattrs_list_bytes(&xs), 18);
+	ck_assert_uint_eq(mfs_xattrs_value_bytes(&xs), 3);
 	ck_assert_int_eq(mfs_xattr_remove(&xs, "trusted.bb"), 0);
-	ck_assert_uint_eq(xs.list_bytes, 7);
-	ck_assert_uint_eq(xs.value_bytes, 2);
+	ck_assert_uint_eq(mfs_xattrs_list_bytes(&xs), 7);
+	ck_assert_uint_eq(mfs_xattrs_value_bytes(&xs), 2);
 	mfs_xattrs_free(&xs);
-	ck_assert_uint_eq(xs.list_bytes, 0);
-	ck_assert_uint_eq(xs.value_bytes, 0);
+	ck_assert_uint_eq(mfs_xattrs_list_bytes(&xs), 0);
+	ck_assert_uint_eq(mfs_xattrs_value_bytes(&xs), 0);
 	ck_assert_ptr_null(xs.head);
 }
 END_TEST
@@ -464,8 +464,8 @@ START_TEST(copy_duplicates_every_attribute_independently)
 	assert_listing(&dst, "user.a,security.b,trusted.c");
 	assert_value(&dst, "trusted.c", "three");
 	assert_value(&dst, "security.b", "");
-	ck_assert_uint_eq(dst.list_bytes, src.list_bytes);
-	ck_assert_uint_eq(dst.value_bytes, src.value_bytes);
+	ck_assert_uint_eq(mfs_xattrs_list_bytes(&dst), mfs_xattrs_list_bytes(&src));
+	ck_assert_uint_eq(mfs_xattrs_value_bytes(&dst), mfs_xattrs_value_bytes(&src));
 	/* Changing one leaves the other alone. */
 	set_str(&src, "trusted.c", "changed");
 	ck_assert_int_eq(mfs_xattr_remove(&src, "user.a"), 0);
@@ -605,8 +605,8 @@ START_TEST(failed_allocation_in_set_keeps_the_old_value_and_adds_nothing)
 	assert_value(&xs, "user.k", "old");
 	ck_assert_int_eq(mfs_xattr_get(&xs, "user.n", NULL, 0), -ENODATA);
 	assert_listing(&xs, "user.k");
-	ck_assert_uint_eq(xs.list_bytes, 7);
-	ck_assert_uint_eq(xs.value_bytes, 3);
+	ck_assert_uint_eq(mfs_xattrs_list_bytes(&xs), 7);
+	ck_assert_uint_eq(mfs_xattrs_value_bytes(&xs), 3);
 	mfs_xattrs_free(&xs);
 }
 END_TEST
@@ -634,10 +634,10 @@ START_TEST(each_failed_allocation_in_copy_leaves_the_destination_empty)
 		ck_assert_int_eq(mfs_xattrs_copy(&dst, &src), -ENOMEM);
 		mfs_alloc_fail_at(0, 0);
 		ck_assert_ptr_null(dst.head);
-		ck_assert_uint_eq(dst.list_bytes, 0);
-		ck_assert_uint_eq(dst.value_bytes, 0);
+		ck_assert_uint_eq(mfs_xattrs_list_bytes(&dst), 0);
+		ck_assert_uint_eq(mfs_xattrs_value_bytes(&dst), 0);
 	}
-	ck_assert_uint_eq(src.list_bytes, mfs_xattr_list(&src, NULL, 0));
+	ck_assert_uint_eq(mfs_xattrs_list_bytes(&src), mfs_xattr_list(&src, NULL, 0));
 	model_name(name, 9);
 	assert_value(&src, name, "value");
 	mfs_xattrs_free(&src);
