@@ -169,12 +169,13 @@ static mode_t mode_without_setid(fuse_req_t req, fuse_ino_t ino, int no_fsetid)
 	struct mfs_attr a;
 	mode_t kill;
 
-	if (mfs_getattr(M(req)->fs, ino, &a) != 0 || !S_ISREG(a.st.st_mode))
+	/* chown clears them on every non-directory (devices, sockets...), as tmpfs */
+	if (mfs_getattr(M(req)->fs, ino, &a) != 0 || S_ISDIR(a.st.st_mode))
 		return 0;
 	if (!no_fsetid)
 		no_fsetid = fuse_req_ctx(req)->uid != 0;
 	kill = fuse_compat_setid_to_clear(req, a.st.st_mode, a.st.st_gid, no_fsetid);
-	return kill ? (a.st.st_mode & 07777 & ~kill) | S_IFREG : 0;
+	return kill ? (a.st.st_mode & 07777 & ~kill) | (a.st.st_mode & S_IFMT) : 0;
 }
 
 /* Truncate (the kernel's flag says: no CAP_FSETID), chown, or the rest of

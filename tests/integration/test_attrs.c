@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -773,6 +774,42 @@ START_TEST(writing_truncating_and_chowning_clear_setid_bits_as_linux_does)
 }
 END_TEST
 
+/*
+ * chown clears setuid (and setgid with group execute) on every
+ * non-directory, device nodes, sockets and FIFOs as well as files (found by
+ * fsdiff with mknod: memfs cleared them on regular files only).
+ */
+START_TEST(chown_clears_set_id_bits_of_device_nodes_sockets_and_fifos)
+{
+	const char *bases[2] = {hx_mnt.dir, hx_tmpfs()};
+	mode_t got[2][3];
+
+	for (int side = 0; side < 2; side++) {
+		const char *b = bases[side];
+		OK(mknod(J(b, "dev"), S_IFCHR | 0600, makedev(1, 3)));
+		OK(chmod(J(b, "dev"), 06755));
+		OK(chown(J(b, "dev"), 1, 1));
+		OK(mknod(J(b, "sock"), S_IFSOCK | 0600, 0));
+		OK(chmod(J(b, "sock"), 06711));
+		OK(lchown(J(b, "sock"), (uid_t)-1, (gid_t)-1));
+		OK(mkfifo(J(b, "fifo"), 0600));
+		OK(chmod(J(b, "fifo"), 06644));
+		OK(chown(J(b, "fifo"), 1000, (gid_t)-1));
+		got[side][0] = perm_of(J(b, "dev"));
+		got[side][1] = perm_of(J(b, "sock"));
+		got[side][2] = perm_of(J(b, "fifo"));
+	}
+	static const mode_t want[3] = {0755, 0711, 02644}; /* 02644: no group execute */
+	static const char *const what[3] = {"device", "socket", "fifo"};
+	for (int i = 0; i < 3; i++) {
+		ck_assert_msg(got[1][i] == want[i], "tmpfs %s: %o, want %o", what[i], got[1][i],
+			      want[i]);
+		ck_assert_msg(got[0][i] == got[1][i], "chown of a %s: memfs %o, tmpfs %o", what[i],
+			      got[0][i], got[1][i]);
+	}
+}
+END_TEST
+
 /* ---- sticky directories and permissions ---- */
 
 START_TEST(sticky_directory_stops_other_users_removing_or_renaming_files)
@@ -864,6 +901,7 @@ static Suite *attrs_suite(void)
 	tcase_add_test(tc, mtime_advances_on_write_and_truncate_but_not_on_metadata_changes);
 	tcase_add_test(tc, parent_mtime_and_ctime_advance_when_entries_are_added_or_removed);
 	tcase_add_test(tc, directory_times_change_on_chmod_but_mtime_does_not);
+	tcase_add_test(tc, chown_clears_set_id_bits_of_device_nodes_sockets_and_fifos);
 	suite_add_tcase(s, tc);
 
 	TCase *users = tcase_create("other_users");
