@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ops.h"
@@ -223,11 +222,6 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	if (fuse_compat_killpriv_v2(&M(req)->compat) && !(to_set & FUSE_SET_ATTR_MODE) &&
 	    fuse_compat_setattr_kills_suidgid(to_set))
 		add_setid_clearing(req, ino, to_set, &sa);
-	/* chown(f, -1, -1) arrives with nothing to set; tmpfs moves ctime */
-	if (!sa.valid) {
-		sa.valid = MFS_SET_CTIME;
-		clock_gettime(CLOCK_REALTIME, &sa.ctime);
-	}
 	err = mfs_setattr(M(req)->fs, ino, &sa, &a);
 	if (err)
 		fuse_reply_err(req, -err);
