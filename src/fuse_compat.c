@@ -65,10 +65,15 @@
 #include <unistd.h>
 
 #include "ops.h"
+#include "uring.h"
 
 /* <linux/fuse.h> of Debian 12 is protocol 7.38; this came in 7.39 */
 #ifndef FUSE_DIRECT_IO_ALLOW_MMAP
 #define FUSE_DIRECT_IO_ALLOW_MMAP (1ULL << 36)
+#endif
+/* and this in 7.42 */
+#ifndef FUSE_OVER_IO_URING
+#define FUSE_OVER_IO_URING (1ULL << 41)
 #endif
 
 static struct fuse_compat *compat_of(void *userdata)
@@ -113,22 +118,53 @@ static void edit_init_reply(struct fuse_compat *c, struct iovec *iov, int count)
 	arg->flags |= (uint32_t)add;
 	arg->flags2 |= (uint32_t)(add >> 32);
 	atomic_store(&c->granted, add);
+	/* the ring buffers must hold the largest request the kernel may send */
+	c->max_payload = arg->max_write;
+	if ((arg->flags & FUSE_MAX_PAGES) && (size_t)arg->max_pages * 4096 > c->max_payload)
+		c->max_payload = (size_t)arg->max_pages * 4096;
+	if (c->max_payload < 8192) /* the kernel's FUSE_MIN_READ_BUFFER */
+		c->max_payload = 8192;
 	atomic_store_explicit(&c->init_seen, 1, memory_order_release);
 	if (c->debug)
-		fprintf(stderr, "   memfs: INIT reply flags |= 0x%016llx (%s%s%s)\n",
+		fprintf(stderr, "   memfs: INIT reply flags |= 0x%016llx (%s%s%s%s)\n",
 			(unsigned long long)add,
 			add & FUSE_HANDLE_KILLPRIV_V2 ? "HANDLE_KILLPRIV_V2 " : "",
 			add & FUSE_PARALLEL_DIROPS ? "PARALLEL_DIROPS " : "",
-			add & FUSE_DIRECT_IO_ALLOW_MMAP ? "DIRECT_IO_ALLOW_MMAP" : "");
+			add & FUSE_DIRECT_IO_ALLOW_MMAP ? "DIRECT_IO_ALLOW_MMAP " : "",
+			add & FUSE_OVER_IO_URING ? "OVER_IO_URING" : "");
+}
+
+/*
+ * The INIT reply asked for FUSE over io_uring: the kernel takes ring
+ * registrations from now on.  If the rings cannot be set up, nothing is
+ * registered and every request keeps coming through /dev/fuse.
+ */
+static void start_uring(struct fuse_compat *c, void *userdata)
+{
+	struct memfs *m = userdata;
+	int err = memfs_uring_start(m->se, c->max_payload, &c->uring);
+
+	if (err)
+		fprintf(stderr, "memfs: FUSE over io_uring not used: %s\n", strerror(-err));
+	else if (c->debug)
+		fprintf(stderr, "   memfs: serving FUSE over io_uring\n");
 }
 
 static ssize_t compat_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
 	struct fuse_compat *c = compat_of(userdata);
+	ssize_t n;
 
+	if (memfs_uring_take_reply(iov, count, &n)) /* a ring request's reply */
+		return n;
 	if (!atomic_load_explicit(&c->init_seen, memory_order_acquire) && count >= 1 &&
-	    iov[0].iov_len == sizeof(struct fuse_out_header))
+	    iov[0].iov_len == sizeof(struct fuse_out_header)) {
 		edit_init_reply(c, iov, count);
+		n = writev(fd, iov, count);
+		if (n > 0 && (atomic_load(&c->granted) & FUSE_OVER_IO_URING))
+			start_uring(c, userdata);
+		return n;
+	}
 	return writev(fd, iov, count);
 }
 
@@ -162,6 +198,8 @@ int fuse_compat_attach(struct fuse_session *se, struct fuse_compat *c, unsigned 
 		c->want |= FUSE_PARALLEL_DIROPS;
 	if (want & FUSE_COMPAT_DIRECT_IO_ALLOW_MMAP)
 		c->want |= FUSE_DIRECT_IO_ALLOW_MMAP;
+	if ((want & FUSE_COMPAT_OVER_IO_URING) && memfs_uring_available())
+		c->want |= FUSE_OVER_IO_URING;
 	c->debug = debug;
 	return fuse_session_custom_io(se, &io, fuse_session_fd(se));
 }

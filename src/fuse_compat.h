@@ -13,6 +13,8 @@
  *    in the INIT reply).
  *  - FUSE_DIRECT_IO_ALLOW_MMAP (Linux 6.6): files opened with direct I/O
  *    (cache=none) may still be mapped MAP_SHARED.
+ *  - FUSE_OVER_IO_URING (Linux 6.14): requests come through per-CPU
+ *    io_uring queues (uring.h), started once the INIT reply is written.
  *
  * Both are bits of the INIT reply.  fuse_compat_attach() routes the
  * session's /dev/fuse traffic through fuse_session_custom_io() with hooks
@@ -34,6 +36,8 @@ struct fuse_compat {
 	uint64_t offered;	  /* the kernel's INIT request flags (flags2 << 32) */
 	_Atomic uint64_t granted; /* INIT flags memfs added to the reply */
 	atomic_int init_seen;	  /* the INIT reply has gone by */
+	size_t max_payload;	  /* the largest request or reply data, from INIT */
+	struct memfs_uring *uring; /* FUSE over io_uring, if started (uring.h) */
 };
 
 /* What fuse_compat_attach() may add to the INIT reply. */
@@ -41,6 +45,7 @@ enum {
 	FUSE_COMPAT_KILLPRIV_V2 = 1 << 0,
 	FUSE_COMPAT_PARALLEL_DIROPS = 1 << 1,
 	FUSE_COMPAT_DIRECT_IO_ALLOW_MMAP = 1 << 2,
+	FUSE_COMPAT_OVER_IO_URING = 1 << 3, /* and start the rings (uring.h) */
 };
 
 /*

@@ -16,6 +16,7 @@
 #include "ops.h"
 #include "options.h"
 #include "trim.h"
+#include "uring.h"
 
 static int run_session(struct fuse_session *se, const struct fuse_cmdline_opts *o)
 {
@@ -171,7 +172,8 @@ int main(int argc, char *argv[])
 	}
 	err = fuse_compat_attach(se, &m.compat,
 				 FUSE_COMPAT_KILLPRIV_V2 | FUSE_COMPAT_PARALLEL_DIROPS |
-					 (cfg.cache == MEMFS_CACHE_NONE ? FUSE_COMPAT_DIRECT_IO_ALLOW_MMAP : 0),
+					 (cfg.cache == MEMFS_CACHE_NONE ? FUSE_COMPAT_DIRECT_IO_ALLOW_MMAP : 0) |
+					 (cfg.uring && !o.singlethread ? FUSE_COMPAT_OVER_IO_URING : 0),
 				 o.debug);
 	if (err) {
 		fprintf(stderr, "memfs: cannot set up the FUSE channel: %s\n", strerror(-err));
@@ -184,6 +186,7 @@ int main(int argc, char *argv[])
 	/* libfuse 3.14 reports an exit by SIGINT/SIGTERM/SIGHUP as that
 	 * signal's number: a requested, clean unmount, so success */
 	err = run_session(se, &o);
+	memfs_uring_stop(m.compat.uring); /* started at INIT, if the kernel offered it */
 	memfs_trim_stop(trim);
 	ret = err == 0 || err == SIGINT || err == SIGTERM || err == SIGHUP ? 0 : 1;
 	if (err == -ECONNABORTED && !fuse_mounted_on(cfg.mountpoint))

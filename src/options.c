@@ -33,7 +33,7 @@ struct raw {
 	int help, version, nocache;
 	int has_fsname, has_subtype; /* the user named the mount (-1: the last name is empty) */
 	int no_keep_cache, writeback, no_readdirplus, no_splice, no_cache_symlinks,
-		no_cache_readdir, no_default_permissions;
+		no_cache_readdir, no_default_permissions, no_uring;
 	const char *bad; /* first unknown option */
 };
 
@@ -64,6 +64,7 @@ static const struct fuse_opt memfs_opts[] = {
 	RAW("no_cache_symlinks", no_cache_symlinks),
 	RAW("no_cache_readdir", no_cache_readdir),
 	RAW("no_default_permissions", no_default_permissions),
+	RAW("no_uring", no_uring),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -353,6 +354,7 @@ static int apply(struct raw *raw, struct memfs_config *cfg)
 	cfg->cache_symlinks = !raw->no_cache_symlinks;
 	cfg->cache_readdir = !raw->no_cache_readdir;
 	cfg->default_permissions = !raw->no_default_permissions;
+	cfg->uring = !raw->no_uring;
 	return 0;
 }
 
@@ -402,6 +404,9 @@ static void usage(const char *prog)
 	       "    -o no_cache_readdir    ask the daemon for every directory listing\n"
 	       "    -o nocache             every kernel cache off and every timeout 0\n"
 	       "    -o max_write=N         largest write request, 4k..1m (default 1m)\n"
+	       "    -o no_uring            take every request from /dev/fuse, even where the\n"
+	       "                           kernel offers FUSE over io_uring (its module parameter\n"
+	       "                           enable_uring); ignored with -s, which never uses it\n"
 	       "    -o no_default_permissions\n"
 	       "                           the kernel stops checking permissions (memfs does not\n"
 	       "                           check them either: single-user mounts only)\n\n"

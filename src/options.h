@@ -30,6 +30,7 @@ struct memfs_config {
 	int cache_readdir;
 	unsigned max_write_bytes;
 	int default_permissions;
+	int uring; /* serve FUSE over io_uring when the kernel offers it (uring.h) */
 	/* lower=: the lower directories as given, topmost first */
 	char **lower_dirs;
 	unsigned nlower;
