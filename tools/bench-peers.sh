@@ -31,6 +31,7 @@
 #   memfs-nordplus  memfs -o no_readdirplus
 #   memfs-t0        memfs -o entry_timeout=0,attr_timeout=0,negative_timeout=0
 #   memfs-st        memfs -s                    (single-threaded session)
+#   memfs-devfuse   memfs -o no_uring           (/dev/fuse, not io_uring)
 #   pll             libfuse 3.14's passthrough_ll example over a tmpfs dir
 #   pll-wb          the same with -o writeback
 #   ovl             fuse-overlayfs, small lower dir, upper and work on tmpfs
@@ -57,7 +58,7 @@ MEMFS=${MEMFS:-}
 MEMFS_OPTS=${MEMFS_OPTS:-}
 
 TARGETS_ALL=(tmpfs memfs memfs-wb memfs-nocache memfs-nosplice memfs-nokeep memfs-none
-	memfs-nordplus memfs-t0 memfs-st pll pll-wb ovl union bindfs)
+	memfs-nordplus memfs-t0 memfs-st memfs-devfuse pll pll-wb ovl union bindfs)
 
 die() { echo "bench-peers: $*" >&2; exit 1; }
 
@@ -208,6 +209,7 @@ target_cmd() {
 	memfs-nordplus) memfs_cmd "$mnt" no_readdirplus ;;
 	memfs-t0) memfs_cmd "$mnt" entry_timeout=0,attr_timeout=0,negative_timeout=0 ;;
 	memfs-st) memfs_cmd "$mnt" "" -s ;;
+	memfs-devfuse) memfs_cmd "$mnt" no_uring ;;
 	pll | pll-wb)
 		mkdir -p "$b/src"
 		local o=source=$b/src

@@ -2,7 +2,7 @@
 # Debian 12 machine lacks for building (and, with "test", testing) memfs.
 # Needs root for apt-get; does nothing when everything is there.
 memfs_need_packages() {
-	local want=(gcc pkg-config meson ninja-build fuse3 libfuse3-dev uthash-dev)
+	local want=(gcc pkg-config meson ninja-build fuse3 libfuse3-dev uthash-dev liburing-dev)
 	if [ "${1:-}" = test ]; then
 		want+=(check libsubunit-dev git sqlite3 attr rsync valgrind mandoc xz-utils)
 		want+=(clang libclang-rt-14-dev) # libFuzzer (tools/fuzz)

@@ -347,6 +347,7 @@ START_TEST(help_prints_usage_with_every_memfs_option_and_exits_0)
 	    "no_cache_symlinks",
 	    "no_cache_readdir",
 	    "max_write",
+	    "no_uring",
 	    "no_default_permissions",
 	};
 	struct run *r = malloc(sizeof(*r));

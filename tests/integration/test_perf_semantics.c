@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -481,6 +482,88 @@ START_TEST(parallel_lookups_readdirs_and_changes_in_one_directory_stay_consisten
 }
 END_TEST
 
+/* ---- FUSE over io_uring (src/uring.h) ---------------------------------- */
+
+/* The daemon's ring threads: how many, and their voluntary context switches. */
+static int ring_threads(pid_t pid, long *switches)
+{
+	char path[PATH_MAX], line[256];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	*switches = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	ck_assert_msg(d, "%s: %s", path, strerror(errno));
+	while ((e = readdir(d))) {
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue; /* the thread went */
+		if (!fgets(line, sizeof(line), f) || strncmp(line, "memfs-uring", 11) != 0) {
+			fclose(f);
+			continue;
+		}
+		fclose(f);
+		n++;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/status", (int)pid, e->d_name);
+		f = fopen(path, "r");
+		while (f && fgets(line, sizeof(line), f))
+			if (strncmp(line, "voluntary_ctxt_switches:", 24) == 0)
+				*switches += atol(line + 24);
+		if (f)
+			fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+START_TEST(requests_come_over_io_uring_where_the_kernel_offers_it)
+{
+	const char *extra = getenv("MEMFS_EXTRA_OPTS"), *wrapper = getenv("MEMFS_WRAPPER");
+	/* no rings with -o no_uring, nor under valgrind (src/uring.c says why) */
+	int want = !(extra && strstr(extra, "no_uring")) && !(wrapper && strstr(wrapper, "valgrind"));
+	char buf[4096] __attribute__((aligned(4096)));
+	long before, after;
+	char on = 'N';
+	int fd, n;
+	FILE *f;
+
+	if (hx_oracle())
+		return; /* a property of the daemon, not of file semantics */
+	f = fopen("/sys/module/fuse/parameters/enable_uring", "r");
+	if (f) {
+		if (fread(&on, 1, 1, f) != 1)
+			on = 'N';
+		fclose(f);
+	}
+	n = ring_threads(hx_mnt.pid, &before);
+	if (on != 'Y' || !want) {
+		/* not offered (tools/test turns it on) or refused: none at all */
+		ck_assert_int_eq(n, 0);
+		return;
+	}
+	ck_assert_int_eq(n, get_nprocs_conf()); /* one per CPU the kernel has a queue for */
+	memset(buf, 'u', sizeof(buf));
+	hx_write_file(P("f"), buf, sizeof(buf));
+	fd = open(P("f"), O_RDONLY | O_DIRECT);
+	ck_assert_msg(fd >= 0, "open O_DIRECT: %s", strerror(errno));
+	for (int i = 0; i < 400; i++)
+		ck_assert_int_eq(pread(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	close(fd);
+	ck_assert(buf[0] == 'u' && buf[4095] == 'u');
+	/* each read woke a ring thread (nothing else wakes them) */
+	ring_threads(hx_mnt.pid, &after);
+	ck_assert_msg(after - before >= 200, "ring threads woke %ld times for 400 reads",
+		      after - before);
+}
+END_TEST
+
 static Suite *perf_semantics_suite(void)
 {
 	Suite *s = suite_create("perf_semantics");
@@ -497,6 +580,7 @@ static Suite *perf_semantics_suite(void)
 	suite_add_tcase(s, users);
 
 	tcase_add_checked_fixture(dirops, hx_setup, hx_teardown);
+	tcase_add_test(dirops, requests_come_over_io_uring_where_the_kernel_offers_it);
 	tcase_add_test(dirops,
 		       parallel_lookups_readdirs_and_changes_in_one_directory_stay_consistent);
 	suite_add_tcase(s, dirops);

@@ -50,7 +50,7 @@ static const char *const own[] = {
 	"size=", "nr_inodes=", "mode=", "uid=", "gid=", "max_write=", "entry_timeout=",
 	"attr_timeout=", "negative_timeout=", "nocache", "no_keep_cache", "writeback",
 	"no_readdirplus", "no_splice", "no_cache_symlinks", "no_cache_readdir",
-	"no_default_permissions", NULL,
+	"no_default_permissions", "no_uring", NULL,
 };
 
 static int is_own(const char *opt, size_t len)
@@ -183,6 +183,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (memcmp(&cfg.params, &cfg2.params, sizeof(cfg.params)) != 0 ||
 			    cfg.max_write_bytes != cfg2.max_write_bytes ||
 			    cfg.default_permissions != cfg2.default_permissions ||
+			    cfg.uring != cfg2.uring ||
 			    strcmp(cfg.mountpoint, cfg2.mountpoint) != 0 ||
 			    strcmp(cfg.source, cfg2.source) != 0)
 				finding("-o nocache changed more than the caches");
