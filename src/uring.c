@@ -109,6 +109,8 @@ struct uring_ent {
 	struct iovec iov[2]; /* registered: header, payload */
 	uint64_t unique;     /* of the request being handled */
 	int replied;
+	unsigned last_cmd;   /* what the kernel holds: REGISTER or COMMIT_AND_FETCH */
+	unsigned errors;     /* commands in a row that failed */
 };
 
 struct uring_queue {
@@ -161,6 +163,7 @@ static void prep_cmd(struct io_uring_sqe *sqe, struct uring_ent *e, unsigned cmd
 	sqe->fd = e->q->u->fd;
 	sqe->cmd_op = cmd_op;
 	io_uring_sqe_set_data(sqe, e);
+	e->last_cmd = cmd_op;
 	if (cmd_op == URING_CMD_REGISTER) {
 		sqe->addr = (uint64_t)(uintptr_t)e->iov;
 		sqe->len = 2;
@@ -302,13 +305,31 @@ static void *queue_thread(void *arg)
 			if (cqe->res == -EINTR || cqe->res == -EAGAIN) {
 				/* not taken: give the same command again */
 				sqe = io_uring_get_sqe(&q->ring);
-				prep_cmd(sqe, e, URING_CMD_REGISTER, 0);
+				prep_cmd(sqe, e, e->last_cmd, e->hdr->ent.commit_id);
 				continue;
 			}
-			if (cqe->res < 0) { /* -ENOTCONN: unmounted; anything else: give up */
-				stop = 1;
+			if (cqe->res == -ENOTCONN || cqe->res == -ECANCELED || cqe->res == -ENODEV) {
+				stop = 1; /* unmounted, or the connection aborted */
 				continue;
 			}
+			if (cqe->res < 0) {
+				/*
+				 * The kernel refused this entry's command (a commit
+				 * for a request it no longer has, say): it has
+				 * forgotten the entry, so hand the buffers over
+				 * again, lest this CPU's queue run short.  A few
+				 * refusals in a row and the entry is left out.
+				 */
+				if (e->errors++ == 0)
+					fprintf(stderr, "memfs: io_uring queue %u: %s\n", q->qid,
+						strerror(-cqe->res));
+				if (e->errors <= 3) {
+					sqe = io_uring_get_sqe(&q->ring);
+					prep_cmd(sqe, e, URING_CMD_REGISTER, 0);
+				}
+				continue;
+			}
+			e->errors = 0;
 			handle(e);
 			sqe = io_uring_get_sqe(&q->ring);
 			prep_cmd(sqe, e, URING_CMD_COMMIT_AND_FETCH, e->hdr->ent.commit_id);
