@@ -56,7 +56,8 @@
  * Not compared, each where it is filtered and with the reason:
  *  - documented differences (README, "Differences from tmpfs"): atime
  *    (never compared); FALLOC_FL_ZERO_RANGE (modelled on tmpfs,
- *    run_fallocate); readdir order and d_type (listings are sorted names);
+ *    run_fallocate); the times of a truncate(2) to the same size (modelled,
+ *    run_truncate); readdir order and d_type (listings are sorted names);
  *    the effects of -o writeback (struct side).  mmap_write only stores,
  *    so tmpfs's st_blocks after reading a hole through mmap never arises;
  *  - imposed by FUSE: lseek on a directory (run_op); device nodes cannot
@@ -1429,6 +1430,28 @@ static void run_mmap_write(int fd, const struct op *op, char *res)
 	munmap(m, maplen);
 }
 
+/*
+ * truncate(2).  Documented difference (README, "Differences from tmpfs"):
+ * FUSE sends truncate(2), ftruncate(2) and O_TRUNC alike (the size alone),
+ * and memfs moves mtime and ctime for all three, as tmpfs does for the
+ * last two; tmpfs leaves them alone for a truncate(2) to the current
+ * size.  On a tmpfs side that case is given memfs's semantics.
+ */
+static int run_truncate(const struct side *s, const char *path, off_t size)
+{
+	struct timespec now[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_NOW}};
+	struct stat st;
+	int same = s->is_tmpfs && stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == size;
+	int r = truncate(path, size);
+
+	if (r == 0 && same) {
+		int e = errno;
+		(void)utimensat(AT_FDCWD, path, now, 0);
+		errno = e;
+	}
+	return r;
+}
+
 static void run_op(struct side *s, const struct op *op, char *res)
 {
 	int fd = s->fd[op->slot], fd2 = s->fd[op->slot2],
@@ -1471,7 +1494,7 @@ static void run_op(struct side *s, const struct op *op, char *res)
 		RET(ftruncate(fd, op->off));
 		break;
 	case OP_TRUNCATE:
-		RET(truncate(full, op->off));
+		RET(run_truncate(s, full, op->off));
 		break;
 	case OP_FALLOCATE:
 		RET(run_fallocate(s, fd, op));
