@@ -542,6 +542,14 @@ START_TEST(requests_come_over_io_uring_where_the_kernel_offers_it)
 			on = 'N';
 		fclose(f);
 	}
+	/* 2: io_uring off for everyone; 1: for the unprivileged only */
+	f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
+	if (f) {
+		int dis = 0;
+		if (fscanf(f, "%d", &dis) == 1 && (dis == 2 || (dis == 1 && geteuid() != 0)))
+			want = 0;
+		fclose(f);
+	}
 	n = ring_threads(hx_mnt.pid, &before);
 	if (on != 'Y' || !want) {
 		/* not offered (tools/test turns it on) or refused: none at all */
