@@ -187,7 +187,10 @@ int memfs_uring_take_reply(const struct iovec *iov, int count, ssize_t *ret)
 	*dst = *out;
 	for (int i = 1; i < count; i++) {
 		if (iov[i].iov_len > max - len) {
-			*ret = -EINVAL; /* libfuse never sends more than max_write */
+			/* libfuse never sends more than max_write; if it did,
+			 * fail as writev(2) would, and handle() answers EIO */
+			errno = EINVAL;
+			*ret = -1;
 			return 1;
 		}
 		/*

@@ -49,8 +49,9 @@ void memfs_uring_stop(struct memfs_uring *u);
 /*
  * From the writev hook: if iov (a fuse_out_header and the reply's data)
  * answers the ring request the calling thread is handling, copy it into
- * that request's ring entry, set *ret to the bytes a writev would have
- * written, and return 1.  0: not a ring reply, write it to /dev/fuse.
+ * that request's ring entry, set *ret to what writev(2) would have
+ * returned (the bytes, or -1 with errno set), and return 1.  0: not a ring
+ * reply, write it to /dev/fuse.
  */
 int memfs_uring_take_reply(const struct iovec *iov, int count, ssize_t *ret);
 
