@@ -116,7 +116,10 @@ static void check_config(const struct memfs_config *cfg, const struct fuse_args 
 	for (int i = 0; i < 3; i++)
 		if (!(t[i] >= 0 && t[i] <= 1e9))
 			finding("timeout %g", t[i]);
-	if (nocache && (t[0] || t[1] || t[2] || cfg->keep_cache || cfg->writeback ||
+	/* nocache gives cache=auto unless a cache= was given (README): an
+	 * explicit cache=always keeps the page cache across opens */
+	if (nocache && (t[0] || t[1] || t[2] ||
+			(cfg->keep_cache && cfg->cache != MEMFS_CACHE_ALWAYS) || cfg->writeback ||
 			cfg->readdirplus || cfg->splice || cfg->cache_symlinks || cfg->cache_readdir))
 		finding("nocache left a cache on");
 	if (!cfg->source || !cfg->mountpoint)
