@@ -27,6 +27,7 @@
 
 #include "alloc.h"
 #include "fs.h"
+#include "unit_check.h"
 
 #define KiB ((uint64_t)1024)
 #define MiB (1024 * KiB)
@@ -67,21 +68,6 @@ static struct mfs_fs *default_fs(void)
 	return new_fs(64 * MiB, 10000);
 }
 
-#define check_ok(fs)                                                                               \
-	do {                                                                                       \
-		const char *why_ = NULL;                                                           \
-		int err_ = mfs_check((fs), &why_);                                                 \
-		if (err_ != 0)                                                                     \
-			ck_abort_msg("%s:%d: mfs_check: %d %s", __FILE__, __LINE__, err_,          \
-				     why_ ? why_ : "(no reason)");                                 \
-	} while (0)
-
-/* mfs_check, then mfs_fs_destroy: how every test ends. */
-#define finish(fs)                                                                                 \
-	do {                                                                                       \
-		check_ok(fs);                                                                      \
-		mfs_fs_destroy(fs);                                                                \
-	} while (0)
 
 static uint64_t mk_file(struct mfs_fs *fs, uint64_t parent, const char *name)
 {
@@ -2531,43 +2517,6 @@ END_TEST
 /* ---- allocation failures ---- */
 
 #ifdef MFS_FAULT_INJECTION
-
-/*
- * The walk fails allocation number `fi_target` of the workload, counted
- * across steps; mfs_check between steps runs with injection off and its
- * allocations are not counted.
- */
-static unsigned long fi_target, fi_used, fi_enomem;
-
-static void fi_resume(void)
-{
-	mfs_alloc_fail_at(fi_used < fi_target ? fi_target - fi_used : 0, 0);
-}
-
-static void fi_pause(void)
-{
-	fi_used += mfs_alloc_count();
-	mfs_alloc_fail_at(0, 0);
-}
-
-/*
- * One step of the workload: the call succeeds or gives -ENOMEM, and the
- * filesystem is consistent afterwards either way.  A failed step ends the
- * workload (later steps depend on it).
- */
-#define FI_STEP(expr)                                                                              \
-	do {                                                                                       \
-		fi_resume();                                                                       \
-		long r_ = (long)(expr);                                                            \
-		fi_pause();                                                                        \
-		if (r_ < 0 && r_ != -ENOMEM)                                                       \
-			ck_abort_msg("N=%lu: %s gave %ld", fi_target, #expr, r_);                  \
-		check_ok(fs);                                                                      \
-		if (r_ == -ENOMEM) {                                                               \
-			fi_enomem++;                                                               \
-			goto out;                                                                  \
-		}                                                                                  \
-	} while (0)
 
 /* Returns 1 if the workload ran to the end. */
 static int fault_workload(void)

@@ -29,6 +29,7 @@
 
 #include "alloc.h"
 #include "fs.h"
+#include "unit_check.h"
 #include "lower.h"
 
 #define KiB ((uint64_t)1024)
@@ -182,20 +183,6 @@ static struct mfs_fs *ovl_fs(int nlayers)
 	return ovl_fs_with((struct fs_opts){.nlayers = nlayers, .lower_uid = -1, .lower_gid = -1});
 }
 
-#define check_ok(fs)                                                                               \
-	do {                                                                                       \
-		const char *why_ = NULL;                                                           \
-		int err_ = mfs_check((fs), &why_);                                                 \
-		if (err_ != 0)                                                                     \
-			ck_abort_msg("%s:%d: mfs_check: %d %s", __FILE__, __LINE__, err_,          \
-				     why_ ? why_ : "(no reason)");                                 \
-	} while (0)
-
-#define finish(fs)                                                                                 \
-	do {                                                                                       \
-		check_ok(fs);                                                                      \
-		mfs_fs_destroy(fs);                                                                \
-	} while (0)
 
 /* Look up a path of the merged view ("a/b/c"), one component at a time: its attributes. */
 static int walk(struct mfs_fs *fs, const char *path, struct mfs_attr *out)
@@ -1123,32 +1110,6 @@ END_TEST
 /* ---- allocation failures ---- */
 
 #ifdef MFS_FAULT_INJECTION
-static unsigned long fi_target, fi_used, fi_enomem;
-
-static void fi_resume(void)
-{
-	mfs_alloc_fail_at(fi_used < fi_target ? fi_target - fi_used : 0, 0);
-}
-
-static void fi_pause(void)
-{
-	fi_used += mfs_alloc_count();
-	mfs_alloc_fail_at(0, 0);
-}
-
-#define FI_STEP(expr)                                                                              \
-	do {                                                                                       \
-		fi_resume();                                                                       \
-		long r_ = (long)(expr);                                                            \
-		fi_pause();                                                                        \
-		if (r_ < 0 && r_ != -ENOMEM)                                                       \
-			ck_abort_msg("N=%lu: %s gave %ld", fi_target, #expr, r_);                  \
-		check_ok(fs);                                                                      \
-		if (r_ == -ENOMEM) {                                                               \
-			fi_enomem++;                                                               \
-			goto out;                                                                  \
-		}                                                                                  \
-	} while (0)
 
 static int fault_workload(void)
 {
