@@ -10,7 +10,8 @@
  *  - malloc_trim() gives back free pages inside every heap, but the top of
  *    a thread's own heap (glibc makes one per thread, up to 8 per core) is
  *    never trimmed, and that is where the memory of deleted files ends.
- * So every thread uses the main heap (M_ARENA_MAX 1: the request threads
+ * So every thread uses the main heap (M_ARENA_MAX 1, set by main.c first
+ * thing, for speed as much as for this: the request threads
  * spend their time in system calls, not in malloc), and a trimming thread
  * calls malloc_trim() within a second of files being deleted.  With both,
  * the same 200,000 files leave the RSS where it started.
@@ -83,9 +84,6 @@ int memfs_trim_start(struct mfs_fs *fs, struct memfs_trim **out)
 	*out = NULL;
 	if (!t)
 		return -ENOMEM;
-#ifdef __GLIBC__
-	mallopt(M_ARENA_MAX, 1);
-#endif
 	t->fs = fs;
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_condattr_init(&attr);

@@ -3,10 +3,12 @@
  *
  * glibc keeps freed memory in its heaps for reuse, so a daemon that held a
  * million files keeps the memory of all of them after they are deleted.
- * memfs_trim_start() puts every thread on glibc's main heap and starts a
- * thread that, once a second, looks at the filesystem's free inode and
- * block counts and calls malloc_trim() when they grew (files were deleted
- * or truncated).  Daemon-side only: the core knows nothing of it.
+ * memfs_trim_start() starts a thread that, once a second, looks at the
+ * filesystem's free inode and block counts and calls malloc_trim() when
+ * they grew (files were deleted or truncated).  It relies on main.c
+ * having put every thread on glibc's main heap (M_ARENA_MAX 1), which
+ * malloc_trim() gives back best.  Daemon-side only: the core knows
+ * nothing of it.
  */
 #ifndef MEMFS_TRIM_H
 #define MEMFS_TRIM_H
@@ -16,7 +18,7 @@
 struct memfs_trim;
 
 /*
- * Call before any other thread exists.  0, or -errno (memfs runs on
+ * Call once the session is set up.  0, or -errno (memfs runs on
  * without it: the memory is only given back later).
  */
 int memfs_trim_start(struct mfs_fs *fs, struct memfs_trim **out);
