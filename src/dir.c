@@ -311,12 +311,22 @@ static size_t first_slot_after(const struct mfs_dir *dir, uint64_t pos)
  * Tombstones after the found slot are skipped one by one; there are never
  * more of them than live entries, and a whole listing steps over each once.
  */
-struct mfs_dirent *mfs_dir_next(const struct mfs_dir *dir, uint64_t pos)
+static struct mfs_dirent *first_live_from(const struct mfs_dir *dir, size_t i)
 {
-	for (size_t i = first_slot_after(dir, pos); i < dir->nslots; i++)
+	for (; i < dir->nslots; i++)
 		if (dir->slots[i].entry)
 			return dir->slots[i].entry;
 	return NULL;
+}
+
+struct mfs_dirent *mfs_dir_next(const struct mfs_dir *dir, uint64_t pos)
+{
+	return first_live_from(dir, first_slot_after(dir, pos));
+}
+
+struct mfs_dirent *mfs_dir_after(const struct mfs_dir *dir, const struct mfs_dirent *e)
+{
+	return first_live_from(dir, slot_of(e) + 1);
 }
 
 /* ---- consistency ---- */

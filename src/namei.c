@@ -643,7 +643,7 @@ int mfs_readdir(struct mfs_fs *fs, uint64_t ino, uint64_t off, int plus, mfs_dir
 	if (off < 2 && fill_one(fs, dir->nlink ? dir->u.dir->parent : dir, "..", 2, plus, 1, fill, ctx))
 		goto out;
 	for (e = mfs_dir_next(&dir->u.dir->entries, off < 2 ? 2 : off); e;
-	     e = mfs_dir_next(&dir->u.dir->entries, e->pos)) {
+	     e = mfs_dir_after(&dir->u.dir->entries, e)) {
 		if (mfs_dirent_is_stub(e) ? fill_stub(e, fill, ctx)
 					  : fill_one(fs, e->inode, e->name, e->pos, plus, 0, fill, ctx))
 			break;

@@ -101,6 +101,8 @@ static size_t count_listing(const struct mfs_dir *dir)
 
 	for (struct mfs_dirent *e = mfs_dir_next(dir, 0); e; e = mfs_dir_next(dir, e->pos)) {
 		require(e->pos > last);
+		/* the O(1) successor the listings use is the searched one */
+		require(mfs_dir_after(dir, e) == mfs_dir_next(dir, e->pos));
 		last = e->pos;
 		n++;
 	}
@@ -605,6 +607,15 @@ static void model_step(struct model *m, struct mfs_dir *dir, uint64_t *rng, unsi
 			require(got == NULL);
 		else
 			require(got == mfs_dir_find(dir, m->name[want], m->len[want]));
+		/* and from that entry on, the O(1) successor steps as the model does */
+		if (got) {
+			long after = model_next(m, got->pos);
+			struct mfs_dirent *next = mfs_dir_after(dir, got);
+			if (after < 0)
+				require(next == NULL);
+			else
+				require(next == mfs_dir_find(dir, m->name[after], m->len[after]));
+		}
 	}
 	require(mfs_dir_count(dir) == m->count);
 	assert_consistent(dir);
