@@ -43,6 +43,16 @@ static inline void mfs_free(void *p)
 }
 
 /*
+ * Called after a chunk of file data was allocated: if malloc has just grown
+ * the heap (moved the program break), fault the new pages in with one
+ * madvise(MADV_POPULATE_WRITE) rather than one page fault per 4 KiB page as
+ * the data is copied in (see alloc.c).  Only ever touches memory malloc
+ * already owns; does nothing where the heap is not the break (ASan,
+ * valgrind) or the kernel lacks the call.
+ */
+void mfs_heap_prefault(void);
+
+/*
  * Fault injection: fail the allocation number `nth` (1-based, counted from
  * this call), and then every `every`-th one after it if `every` > 0.
  * nth == 0 turns injection off.  Only effective when built with
