@@ -10,6 +10,7 @@
 #define MFS_ALLOC_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 /* Nonzero when this allocation must fail (fault-injection builds only). */
@@ -43,14 +44,13 @@ static inline void mfs_free(void *p)
 }
 
 /*
- * Called after a chunk of file data was allocated: if malloc has just grown
- * the heap (moved the program break), fault the new pages in with one
- * madvise(MADV_POPULATE_WRITE) rather than one page fault per 4 KiB page as
- * the data is copied in (see alloc.c).  Only ever touches memory malloc
- * already owns; does nothing where the heap is not the break (ASan,
- * valgrind) or the kernel lacks the call.
+ * data.c calls this after it allocated a full chunk of file data while at
+ * least 64 MiB are stored (data_bytes: the bytes the file system holds now),
+ * and it calls the hook the daemon set, if any: prefault.c, which faults the
+ * heap in ahead of bulk writes.  The core itself does nothing with it.
  */
-void mfs_heap_prefault(void);
+void mfs_heap_grew(uint64_t data_bytes);
+void mfs_set_heap_hook(void (*hook)(uint64_t data_bytes));
 
 /*
  * Fault injection: fail the allocation number `nth` (1-based, counted from

@@ -15,6 +15,7 @@
 #include "lower.h"
 #include "ops.h"
 #include "options.h"
+#include "prefault.h"
 #include "trim.h"
 #include "uring.h"
 
@@ -136,6 +137,7 @@ int main(int argc, char *argv[])
 	struct fuse_session *se = NULL;
 	struct memfs m = {.cfg = &cfg};
 	struct memfs_trim *trim = NULL;
+	struct memfs_prefault *prefault = NULL;
 	int ret = 1, err;
 
 	/*
@@ -183,11 +185,13 @@ int main(int argc, char *argv[])
 		goto out_unmount;
 	/* after fuse_daemonize: a thread would not survive its fork */
 	memfs_trim_start(m.fs, &trim); /* without it memory is given back later */
+	memfs_prefault_start(&prefault); /* without it pages fault in as written */
 	/* libfuse 3.14 reports an exit by SIGINT/SIGTERM/SIGHUP as that
 	 * signal's number: a requested, clean unmount, so success */
 	err = run_session(se, &o);
 	memfs_uring_stop(m.compat.uring); /* started at INIT, if the kernel offered it */
 	memfs_trim_stop(trim);
+	memfs_prefault_stop(prefault);
 	ret = err == 0 || err == SIGINT || err == SIGTERM || err == SIGHUP ? 0 : 1;
 	if (err == -ECONNABORTED && !fuse_mounted_on(cfg.mountpoint))
 		ret = 0; /* unmounted while a request was being read: see fuse_mounted_on */
