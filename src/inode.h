@@ -42,14 +42,15 @@ struct mfs_inode {
 	uint32_t nlink;
 	/* Units of nr_inodes this inode holds now (mfs_inode_recharge). */
 	uint32_t charge;
+	_Atomic uint32_t nopen; /* open handles */
 	/* It has had no name and no open handle at some point: nothing can
 	 * reach it again but the kernel's references, and it no longer
-	 * counts against nr_inodes (ns write lock). */
+	 * counts against nr_inodes (ns write lock).  (Next to the 32-bit
+	 * counts: 168 bytes, which malloc serves in 176, not 192.) */
 	bool orphaned;
 	/* References the kernel (the core's caller) holds; the inode is freed
 	 * when this, nlink and nopen are all zero. */
 	_Atomic uint64_t nlookup;
-	_Atomic uint32_t nopen; /* open handles */
 	uint64_t size;          /* regular files and symlinks; dirs compute theirs */
 	struct timespec atime, mtime, ctime, btime;
 	struct mfs_xattrs xattrs;
