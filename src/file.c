@@ -47,7 +47,7 @@ static void file_end(struct mfs_fs *fs, struct mfs_inode *inode)
 /* Contents changed: mtime and ctime move (inode write-locked). */
 static void file_modified(struct mfs_inode *inode)
 {
-	mfs_now(&inode->mtime);
+	mfs_time_now(&inode->mtime);
 	inode->ctime = inode->mtime;
 }
 
@@ -130,9 +130,8 @@ int mfs_releasedir(struct mfs_fs *fs, uint64_t ino)
  */
 static int need_atime(const struct mfs_inode *inode, const struct timespec *now)
 {
-	return !(inode->atime.tv_sec > inode->mtime.tv_sec &&
-		 inode->atime.tv_sec > inode->ctime.tv_sec &&
-		 now->tv_sec - inode->atime.tv_sec < 24 * 3600);
+	return !(inode->atime.sec > inode->mtime.sec && inode->atime.sec > inode->ctime.sec &&
+		 now->tv_sec - inode->atime.sec < 24 * 3600);
 }
 
 int mfs_read(struct mfs_fs *fs, uint64_t ino, uint64_t off, size_t size, mfs_read_sink sink,
@@ -172,7 +171,7 @@ int mfs_read(struct mfs_fs *fs, uint64_t ino, uint64_t off, size_t size, mfs_rea
 	ilock_unlock(fs, inode);
 	if (want_atime) {
 		ilock_write(fs, inode);
-		inode->atime = now;
+		mfs_time_set(&inode->atime, now);
 		ilock_unlock(fs, inode);
 	}
 	ns_unlock(fs);

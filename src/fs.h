@@ -37,8 +37,8 @@
  *     inode lock is needed (nobody else runs).
  *  3. fs->maps.lock (mutex, copyup.h): the lower mappings; taken inside an
  *     inode lock, nothing is taken inside it.
- *  4. atomics: the space and inode counters (space.h), the atime of
- *     directories, and nlookup/nopen updates made under the read lock.
+ *  4. atomics: the space and inode counters (space.h), and nlookup/nopen
+ *     updates made under the read lock.
  * No lock is held while calling back into the caller except the ones a
  * callback's contract names (read sink, write fill, readdir fill).
  */

@@ -8,9 +8,10 @@
 
 #include "inode.h"
 
-/* Every empty file costs one of these: keep it in malloc's 176-byte class (inode.h). */
-_Static_assert(sizeof(void *) != 8 || sizeof(struct mfs_inode) <= 168,
-	       "struct mfs_inode outgrew 168 bytes");
+/* Every empty file costs one of these: keep it in malloc's 160-byte class (inode.h). */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct mfs_inode) <= 152,
+	       "struct mfs_inode outgrew 152 bytes");
+_Static_assert(sizeof(struct mfs_time) == 12, "struct mfs_time is not 12 bytes");
 
 void mfs_now(struct timespec *ts)
 {
@@ -58,7 +59,7 @@ int mfs_inode_init_fields(struct mfs_inode *inode, mode_t mode)
 	}
 	inode->mode = mode;
 	inode->type = mode & S_IFMT;
-	mfs_now(&inode->btime);
+	mfs_time_now(&inode->btime);
 	inode->atime = inode->mtime = inode->ctime = inode->btime;
 	mfs_xattrs_init(&inode->xattrs);
 	return 0;
@@ -215,10 +216,10 @@ void mfs_inode_fill(const struct mfs_inode *inode, struct mfs_attr *out)
 	st->st_gid = inode->gid;
 	st->st_rdev = inode->rdev;
 	st->st_blksize = MFS_CHUNK_SIZE;
-	st->st_atim = inode->atime;
-	st->st_mtim = inode->mtime;
-	st->st_ctim = inode->ctime;
-	out->btime = inode->btime;
+	st->st_atim = mfs_time_get(&inode->atime);
+	st->st_mtim = mfs_time_get(&inode->mtime);
+	st->st_ctim = mfs_time_get(&inode->ctime);
+	out->btime = mfs_time_get(&inode->btime);
 	if (S_ISREG(inode->type)) {
 		st->st_size = (off_t)inode->size;
 		st->st_blocks = (blkcnt_t)(mfs_copyup_active(inode)
@@ -254,7 +255,7 @@ void mfs_inode_kill_priv(struct mfs_inode *inode)
 		kill |= S_ISGID;
 	if (inode->mode & kill) {
 		inode->mode &= ~kill;
-		mfs_now(&inode->ctime);
+		mfs_time_now(&inode->ctime);
 	}
 }
 
@@ -321,7 +322,7 @@ int mfs_setattr(struct mfs_fs *fs, uint64_t ino, const struct mfs_setattr *sa,
 		if (err)
 			goto out;
 		/* truncate(2) and ftruncate(2) always touch mtime, as tmpfs. */
-		inode->mtime = now;
+		mfs_time_set(&inode->mtime, now);
 	}
 	if (sa->valid & MFS_SET_MODE)
 		inode->mode = (inode->mode & S_IFMT) | (sa->mode & 07777);
@@ -330,17 +331,17 @@ int mfs_setattr(struct mfs_fs *fs, uint64_t ino, const struct mfs_setattr *sa,
 	if (sa->valid & MFS_SET_GID)
 		inode->gid = sa->gid;
 	if (sa->valid & MFS_SET_ATIME_NOW)
-		inode->atime = now;
+		mfs_time_set(&inode->atime, now);
 	else if (sa->valid & MFS_SET_ATIME)
-		inode->atime = sa->atime;
+		mfs_time_set(&inode->atime, sa->atime);
 	if (sa->valid & MFS_SET_MTIME_NOW)
-		inode->mtime = now;
+		mfs_time_set(&inode->mtime, now);
 	else if (sa->valid & MFS_SET_MTIME)
-		inode->mtime = sa->mtime;
+		mfs_time_set(&inode->mtime, sa->mtime);
 	if (sa->valid & MFS_SET_CTIME)
-		inode->ctime = sa->ctime;
+		mfs_time_set(&inode->ctime, sa->ctime);
 	else
-		inode->ctime = now; /* also for an empty set: chown(f, -1, -1) */
+		mfs_time_set(&inode->ctime, now); /* also for an empty set: chown(f, -1, -1) */
 	if (out)
 		mfs_inode_fill(inode, out);
 out:
@@ -390,7 +391,7 @@ static struct mfs_inode *xattr_begin(struct mfs_fs *fs, uint64_t ino, int write,
 static void xattr_end(struct mfs_fs *fs, struct mfs_inode *inode, int changed)
 {
 	if (changed)
-		mfs_now(&inode->ctime);
+		mfs_time_now(&inode->ctime);
 	ilock_unlock(fs, inode);
 	ns_unlock(fs);
 }

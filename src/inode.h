@@ -27,6 +27,27 @@
 /* tmpfs keeps symlink targets up to this long inside the inode (no block). */
 #define MFS_SHORT_SYMLINK_LEN 128
 
+/*
+ * A timestamp in 12 bytes: a struct timespec takes 16 with its padding and
+ * every inode has four (with them the inode fits malloc's 160-byte class).
+ * Read and written whole through mfs_time_get() / mfs_time_set().
+ */
+struct mfs_time {
+	int64_t sec;
+	uint32_t nsec;
+} __attribute__((packed, aligned(4)));
+
+static inline struct timespec mfs_time_get(const struct mfs_time *t)
+{
+	return (struct timespec){.tv_sec = (time_t)t->sec, .tv_nsec = (long)t->nsec};
+}
+
+static inline void mfs_time_set(struct mfs_time *t, struct timespec ts)
+{
+	t->sec = (int64_t)ts.tv_sec;
+	t->nsec = (uint32_t)ts.tv_nsec;
+}
+
 struct mfs_inode {
 	uint64_t ino; /* FUSE node id and st_ino; never reused; key of fs->table */
 
@@ -46,13 +67,13 @@ struct mfs_inode {
 	/* It has had no name and no open handle at some point: nothing can
 	 * reach it again but the kernel's references, and it no longer
 	 * counts against nr_inodes (ns write lock).  (Next to the 32-bit
-	 * counts: 168 bytes, which malloc serves in 176, not 192.) */
+	 * counts, not between 64-bit fields: no padding.) */
 	bool orphaned;
 	/* References the kernel (the core's caller) holds; the inode is freed
 	 * when this, nlink and nopen are all zero. */
 	_Atomic uint64_t nlookup;
 	uint64_t size;          /* regular files and symlinks; dirs compute theirs */
-	struct timespec atime, mtime, ctime, btime;
+	struct mfs_time atime, mtime, ctime, btime;
 	struct mfs_xattrs xattrs;
 	struct mfs_ovl *ovl; /* what it came from in a lower layer, or NULL */
 
@@ -102,6 +123,14 @@ struct mfs_fs {
 
 /* inode.c */
 void mfs_now(struct timespec *ts);
+
+static inline void mfs_time_now(struct mfs_time *t)
+{
+	struct timespec ts;
+
+	mfs_now(&ts);
+	mfs_time_set(t, ts);
+}
 struct mfs_inode *mfs_inode_get(struct mfs_fs *fs, uint64_t ino);
 int mfs_inode_new(struct mfs_fs *fs, const struct mfs_cred *cred, struct mfs_inode *parent,
 		  mode_t mode, struct mfs_inode **out);

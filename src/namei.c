@@ -26,7 +26,8 @@ static int get_dir(struct mfs_fs *fs, uint64_t ino, struct mfs_inode **out)
 /* A directory changed: its mtime and ctime move (ns write lock held). */
 static void dir_touch(struct mfs_inode *dir, const struct timespec *now)
 {
-	dir->mtime = dir->ctime = *now;
+	mfs_time_set(&dir->mtime, *now);
+	dir->ctime = dir->mtime;
 }
 
 static void take_ref(struct mfs_inode *inode, struct mfs_attr *out)
@@ -261,7 +262,7 @@ int mfs_create(struct mfs_fs *fs, const struct mfs_cred *cred, uint64_t parent, 
 		}
 		if ((flags & O_TRUNC) && mfs_is_reg(inode)) {
 			mfs_file_truncate(fs, inode, 0);
-			mfs_now(&inode->mtime);
+			mfs_time_now(&inode->mtime);
 			inode->ctime = inode->mtime;
 		}
 		if (mfs_is_reg(inode) && (err = mfs_copyup_open(fs, inode)))
@@ -321,7 +322,7 @@ int mfs_link(struct mfs_fs *fs, uint64_t ino, uint64_t newparent, const char *ne
 	inode->nlink++;
 	mfs_inode_recharge(fs, inode);
 	mfs_now(&now);
-	inode->ctime = now;
+	mfs_time_set(&inode->ctime, now);
 	dir_touch(dir, &now);
 	take_ref(inode, out);
 out:
@@ -375,7 +376,7 @@ static void drop_name(struct mfs_fs *fs, struct mfs_inode *dir, struct mfs_diren
 	} else {
 		drop_link(fs, inode);
 	}
-	inode->ctime = *now;
+	mfs_time_set(&inode->ctime, *now);
 	dir_touch(dir, now);
 	mfs_inode_maybe_free(fs, inode);
 }
@@ -462,7 +463,8 @@ static int rename_exchange(struct mfs_fs *fs, struct mfs_inode *odir, struct mfs
 	reparent(a, odir, ndir);
 	reparent(b, ndir, odir);
 	mfs_now(&now);
-	a->ctime = b->ctime = now;
+	mfs_time_set(&a->ctime, now);
+	b->ctime = a->ctime;
 	dir_touch(odir, &now);
 	dir_touch(ndir, &now);
 	return 0;
@@ -500,7 +502,7 @@ static int rename_move(struct mfs_fs *fs, struct mfs_inode *odir, struct mfs_dir
 		} else {
 			drop_link(fs, dst);
 		}
-		dst->ctime = now;
+		mfs_time_set(&dst->ctime, now);
 	} else {
 		err = mfs_check_name(newname, &len);
 		if (!err)
@@ -510,7 +512,7 @@ static int rename_move(struct mfs_fs *fs, struct mfs_inode *odir, struct mfs_dir
 	}
 	mfs_dir_remove(&odir->u.dir->entries, oe);
 	reparent(src, odir, ndir);
-	src->ctime = now;
+	mfs_time_set(&src->ctime, now);
 	dir_touch(odir, &now);
 	dir_touch(ndir, &now);
 	if (dst)

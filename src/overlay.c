@@ -222,10 +222,10 @@ static struct mfs_inode *lower_inode_new(struct mfs_fs *fs, uint64_t ino, const 
 	inode->gid = fs->lower_gid_set ? fs->lower_gid : st->st_gid;
 	if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode))
 		inode->rdev = st->st_rdev;
-	inode->atime = st->st_atim;
-	inode->mtime = st->st_mtim;
-	inode->ctime = st->st_ctim;
-	inode->btime = st->st_ctim; /* the closest a lower lstat tells */
+	mfs_time_set(&inode->atime, st->st_atim);
+	mfs_time_set(&inode->mtime, st->st_mtim);
+	mfs_time_set(&inode->ctime, st->st_ctim);
+	inode->btime = inode->ctime; /* the closest a lower lstat tells */
 	o->relpath = relpath;
 	o->layer = (uint8_t)layer;
 	o->layers = S_ISDIR(st->st_mode) ? layers : (uint64_t)1 << layer;
