@@ -403,6 +403,14 @@ START_TEST(utimensat_keeps_explicit_times_to_the_nanosecond)
 	ck_assert(ts_eq(st.st_atim, u[0]));
 	ck_assert(ts_eq(st.st_mtim, u[1]));
 
+	/* Before 1970 and far past 2106 (memfs keeps 64-bit seconds in 12-byte times). */
+	struct timespec far[2] = {{-((time_t)1 << 62), 999999999}, {(time_t)1 << 62, 0}};
+	OK(utimensat(AT_FDCWD, P("f"), far, 0));
+	st = st_of(P("f"));
+	ck_assert(ts_eq(st.st_atim, far[0]));
+	ck_assert(ts_eq(st.st_mtim, far[1]));
+	OK(utimensat(AT_FDCWD, P("f"), u, 0));
+
 	/* A directory; a symlink itself (AT_SYMLINK_NOFOLLOW) leaves the target alone. */
 	OK(mkdir(P("d"), 0755));
 	OK(utimensat(AT_FDCWD, P("d"), t, 0));
