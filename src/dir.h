@@ -45,7 +45,11 @@ struct mfs_dirent {
 		struct mfs_inode *inode; /* real entry: its inode (not owned) */
 		uint64_t stub_ino;       /* stub: the number its inode will have */
 	};
-	uint64_t pos;       /* readdir position, unique in this directory */
+	/* Index of its slot in the directory's position array (dir.c), which
+	 * holds its readdir position: mfs_dirent_pos().  Kept here, not the
+	 * 8-byte position itself, so that an entry with a name of up to 15
+	 * bytes fits malloc's 96-byte class. */
+	uint32_t slot;
 	uint16_t namelen;   /* 1..MFS_NAME_MAX */
 	uint8_t stub_type;  /* 0: real entry; stub: its S_IFMT >> 12 (never 0) */
 	uint8_t stub_layer; /* stub: index of the topmost lower layer holding it */
@@ -84,6 +88,12 @@ struct mfs_dir {
 	size_t nlive;               /* live entries */
 	uint64_t next_pos;          /* position the next entry gets */
 };
+
+/* e's readdir position: unique in its directory, never reused there. */
+static inline uint64_t mfs_dirent_pos(const struct mfs_dir *dir, const struct mfs_dirent *e)
+{
+	return dir->slots[e->slot].pos;
+}
 
 void mfs_dir_init(struct mfs_dir *dir);
 
