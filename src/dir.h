@@ -134,8 +134,8 @@ struct mfs_dirent *mfs_dir_next(const struct mfs_dir *dir, uint64_t pos);
 
 /*
  * The live entry after e (an entry of dir), or NULL at the end: what
- * mfs_dir_next(dir, e->pos) returns, found from e's own slot without a
- * search, so a whole listing costs O(n) rather than O(n log n).
+ * mfs_dir_next(dir, mfs_dirent_pos(dir, e)) returns, found from e's own
+ * slot without a search, so a whole listing costs O(n), not O(n log n).
  */
 struct mfs_dirent *mfs_dir_after(const struct mfs_dir *dir, const struct mfs_dirent *e);
 
