@@ -10,7 +10,11 @@
  *  - a chain of nested directories: made with mkdirat one level at a time,
  *    listed with find, removed with rm -rf, and the filesystem unmounted
  *    (the daemon must exit 0), with nothing in the daemon, find or rm
- *    recursing per level.
+ *    recursing per level;
+ *  - bulk data (issue 5): 256 MiB written by two processes at once read
+ *    back word for word, the daemon's heap at most 1.05 x what it stores
+ *    (its prefault thread works ahead: src/prefault.c) and given back after
+ *    deletion (plain allocator only, as above).
  * The default sizes keep the suite quick (10,000 entries, chains of 3,000);
  * MEMFS_BIG=1 runs issue 4's sizes: 1,000,000 entries and chains of
  * 100,000 directories (minutes).  Not run with -o nocache: without the
