@@ -129,6 +129,8 @@ struct memfs_uring {
 	struct fuse_session *se;
 	int fd; /* /dev/fuse */
 	size_t payload;
+	size_t hdr_size; /* struct uring_header, page-rounded */
+	size_t ent_size; /* header + FRONT + payload: one entry's share of a queue's mapping */
 	unsigned nqueues;
 	struct uring_queue *q;
 };
@@ -213,6 +215,17 @@ int memfs_uring_take_reply(const struct iovec *iov, int count, ssize_t *ret)
 	return 1;
 }
 
+/* Answer the request in e with an error and no data. */
+static void reply_error(struct uring_ent *e, uint64_t unique, int err)
+{
+	struct fuse_out_header *out = (void *)e->hdr->in_out;
+
+	out->len = sizeof(*out);
+	out->error = err;
+	out->unique = unique;
+	e->hdr->ent.payload_sz = 0;
+}
+
 /* A request arrived in e: hand it to libfuse as if read from /dev/fuse. */
 static void handle(struct uring_ent *e)
 {
@@ -228,14 +241,9 @@ static void handle(struct uring_ent *e)
 	 * fixed argument the kernel put in op_in */
 	if (psz > e->q->u->payload || in.len < sizeof(in) + psz ||
 	    (arg0 = in.len - sizeof(in) - psz) > URING_OP_IN_SZ) {
-		struct fuse_out_header *out = (void *)e->hdr->in_out;
-
 		fprintf(stderr, "memfs: io_uring: malformed request (opcode %u, len %u, payload %zu)\n",
 			in.opcode, in.len, psz);
-		out->len = sizeof(*out);
-		out->error = -EIO;
-		out->unique = in.unique;
-		e->hdr->ent.payload_sz = 0;
+		reply_error(e, in.unique, -EIO);
 		return;
 	}
 	start = e->payload - sizeof(in) - arg0;
@@ -246,14 +254,8 @@ static void handle(struct uring_ent *e)
 	current_ent = e;
 	fuse_session_process_buf(e->q->u->se, &buf);
 	current_ent = NULL;
-	if (!e->replied) { /* every request that comes by ring has a reply */
-		struct fuse_out_header *out = (void *)e->hdr->in_out;
-
-		out->len = sizeof(*out);
-		out->error = -EIO;
-		out->unique = in.unique;
-		e->hdr->ent.payload_sz = 0;
-	}
+	if (!e->replied) /* every request that comes by ring has a reply */
+		reply_error(e, in.unique, -EIO);
 }
 
 static void *queue_thread(void *arg)
@@ -345,8 +347,6 @@ static void *queue_thread(void *arg)
 static int queue_init(struct memfs_uring *u, struct uring_queue *q, unsigned qid)
 {
 	struct io_uring_params p = {0};
-	size_t hsz = (sizeof(struct uring_header) + 4095) & ~(size_t)4095;
-	size_t esz = hsz + FRONT + u->payload;
 	int err;
 
 	q->u = u;
@@ -361,7 +361,7 @@ static int queue_init(struct memfs_uring *u, struct uring_queue *q, unsigned qid
 		return err;
 	q->ring_ok = 1;
 	/* not touched until used: a queue costs memory only for what it carried */
-	q->mem = mmap(NULL, esz * QUEUE_DEPTH, PROT_READ | PROT_WRITE,
+	q->mem = mmap(NULL, u->ent_size * QUEUE_DEPTH, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (q->mem == MAP_FAILED) {
 		q->mem = NULL;
@@ -369,11 +369,11 @@ static int queue_init(struct memfs_uring *u, struct uring_queue *q, unsigned qid
 	}
 	for (unsigned i = 0; i < QUEUE_DEPTH; i++) {
 		struct uring_ent *e = &q->ent[i];
-		char *base = q->mem + i * esz;
+		char *base = q->mem + i * u->ent_size;
 
 		e->q = q;
 		e->hdr = (void *)base;
-		e->payload = base + hsz + FRONT;
+		e->payload = base + u->hdr_size + FRONT;
 		e->iov[0] = (struct iovec){e->hdr, sizeof(struct uring_header)};
 		e->iov[1] = (struct iovec){e->payload, u->payload};
 	}
@@ -382,12 +382,10 @@ static int queue_init(struct memfs_uring *u, struct uring_queue *q, unsigned qid
 
 static void queue_free(struct memfs_uring *u, struct uring_queue *q)
 {
-	size_t hsz = (sizeof(struct uring_header) + 4095) & ~(size_t)4095;
-
 	if (q->ring_ok)
 		io_uring_queue_exit(&q->ring);
 	if (q->mem)
-		munmap(q->mem, (hsz + FRONT + u->payload) * QUEUE_DEPTH);
+		munmap(q->mem, u->ent_size * QUEUE_DEPTH);
 	if (q->stopfd >= 0)
 		close(q->stopfd);
 }
@@ -403,6 +401,8 @@ int memfs_uring_start(struct fuse_session *se, size_t payload, struct memfs_urin
 	u->se = se;
 	u->fd = fuse_session_fd(se);
 	u->payload = (payload + 4095) & ~(size_t)4095;
+	u->hdr_size = (sizeof(struct uring_header) + 4095) & ~(size_t)4095;
+	u->ent_size = u->hdr_size + FRONT + u->payload;
 	u->nqueues = (unsigned)get_nprocs_conf(); /* the kernel has one queue per possible CPU */
 	u->q = calloc(u->nqueues, sizeof(*u->q));
 	if (!u->q) {

@@ -12,7 +12,7 @@
  *
  * The kernel offers it (FUSE_OVER_IO_URING in the INIT request) only when
  * /sys/module/fuse/parameters/enable_uring is Y.  fuse_compat.c then adds
- * the flag to the INIT reply, if memfs_uring_wanted() says so, and calls
+ * the flag to the INIT reply, if memfs_uring_available() says so, and calls
  * memfs_uring_start() once the reply is on its way.  Requests arrive in
  * ring buffers, are laid out as libfuse expects a /dev/fuse read, and go
  * through fuse_session_process_buf() like any other; the reply libfuse
