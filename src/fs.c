@@ -139,6 +139,13 @@ void mfs_statfs(struct mfs_fs *fs, struct statvfs *out)
 	ns_unlock(fs);
 }
 
+uint64_t mfs_freed_units(struct mfs_fs *fs)
+{
+	return atomic_load_explicit(&fs->inodes_freed, memory_order_relaxed) +
+	       atomic_load_explicit(&fs->space.released_bytes, memory_order_relaxed) /
+		       MFS_CHUNK_SIZE;
+}
+
 /* ---- consistency check ---- */
 
 /* What inode->ovl says must agree with the inode and fs->links. */

@@ -252,6 +252,14 @@ int mfs_removexattr(struct mfs_fs *fs, uint64_t ino, const char *name);
 void mfs_statfs(struct mfs_fs *fs, struct statvfs *out);
 
 /*
+ * What the core has freed since the filesystem was made: inodes plus
+ * MFS_CHUNK_SIZE blocks of contents.  It only grows, so a caller that
+ * looks now and then sees every free, however soon the space was taken
+ * again (the daemon's trimmer, trim.c).  Lock-free.
+ */
+uint64_t mfs_freed_units(struct mfs_fs *fs);
+
+/*
  * Walk everything and check the invariants: link counts against the names
  * in the tree (and lower names not listed yet), directory link counts
  * (lower subdirectories not looked up yet included), the inode and space

@@ -178,6 +178,7 @@ void mfs_inode_free(struct mfs_fs *fs, struct mfs_inode *inode)
 void mfs_inode_release(struct mfs_fs *fs, struct mfs_inode *inode)
 {
 	fs->ninodes -= inode->charge;
+	atomic_fetch_add_explicit(&fs->inodes_freed, 1, memory_order_relaxed);
 	if (S_ISREG(inode->type)) {
 		mfs_data_free(&inode->u.data, &fs->space);
 	} else if (S_ISDIR(inode->type)) {

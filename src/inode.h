@@ -105,6 +105,7 @@ struct mfs_fs {
 	 * write lock). */
 	uint64_t ninodes;
 	uint64_t max_inodes;       /* nr_inodes= */
+	_Atomic uint64_t inodes_freed; /* ever; only grows (mfs_freed_units) */
 	bool opens_untracked;      /* mfs_fs_opens_untracked: nopen says nothing */
 	struct mfs_space space;    /* file contents against size= */
 	/* contents, size, attributes and xattrs of the inodes whose numbers

@@ -14,7 +14,8 @@
 #include <stdint.h>
 
 struct mfs_space {
-	_Atomic uint64_t used_bytes; /* reserved for file contents now */
+	_Atomic uint64_t used_bytes;     /* reserved for file contents now */
+	_Atomic uint64_t released_bytes; /* ever given back; only grows (mfs_freed_units) */
 	uint64_t limit_bytes;        /* size=; never changes after mount */
 };
 
@@ -33,6 +34,7 @@ static inline int mfs_space_reserve(struct mfs_space *sp, uint64_t n)
 static inline void mfs_space_release(struct mfs_space *sp, uint64_t n)
 {
 	atomic_fetch_sub_explicit(&sp->used_bytes, n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&sp->released_bytes, n, memory_order_relaxed);
 }
 
 static inline uint64_t mfs_space_used(struct mfs_space *sp)

@@ -22,7 +22,6 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -43,12 +42,14 @@ struct memfs_trim {
 static void *trimmer(void *arg)
 {
 	struct memfs_trim *t = arg;
-	struct statvfs sv;
 	struct timespec at;
-
-	mfs_statfs(t->fs, &sv);
-	/* the free counts at the last trim, or lower if space was taken since */
-	uint64_t files = sv.f_ffree, blocks = sv.f_bfree;
+	/*
+	 * What the core had freed at the last trim.  A monotonic count, not
+	 * the free counts of statfs: a file written and deleted between two
+	 * looks left those where they were, and its memory stayed (256 MiB
+	 * written and removed within a second: 213 MiB of heap kept).
+	 */
+	uint64_t freed = mfs_freed_units(t->fs);
 
 	pthread_mutex_lock(&t->lock);
 	clock_gettime(CLOCK_MONOTONIC, &at);
@@ -57,18 +58,13 @@ static void *trimmer(void *arg)
 		if (pthread_cond_timedwait(&t->wake, &t->lock, &at) != ETIMEDOUT)
 			continue; /* woken to stop (or spuriously) */
 		pthread_mutex_unlock(&t->lock);
-		mfs_statfs(t->fs, &sv);
-		if (sv.f_ffree >= files + MIN_FREED || sv.f_bfree >= blocks + MIN_FREED) {
+		uint64_t now = mfs_freed_units(t->fs);
+		if (now - freed >= MIN_FREED) {
 #ifdef __GLIBC__
 			malloc_trim(0);
 #endif
-			files = sv.f_ffree;
-			blocks = sv.f_bfree;
+			freed = now;
 		}
-		if (sv.f_ffree < files)
-			files = sv.f_ffree;
-		if (sv.f_bfree < blocks)
-			blocks = sv.f_bfree;
 		pthread_mutex_lock(&t->lock);
 	}
 	pthread_mutex_unlock(&t->lock);

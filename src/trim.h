@@ -3,9 +3,10 @@
  *
  * glibc keeps freed memory in its heaps for reuse, so a daemon that held a
  * million files keeps the memory of all of them after they are deleted.
- * memfs_trim_start() starts a thread that, once a second, looks at the
- * filesystem's free inode and block counts and calls malloc_trim() when
- * they grew (files were deleted or truncated).  It relies on main.c
+ * memfs_trim_start() starts a thread that, once a second, looks at how
+ * much the core has freed (mfs_freed_units: inodes and blocks, a count
+ * that only grows) and calls malloc_trim() when it moved by 256 or more
+ * (files were deleted or truncated).  It relies on main.c
  * having put every thread on glibc's main heap (M_ARENA_MAX 1), which
  * malloc_trim() gives back best.  Daemon-side only: the core knows
  * nothing of it.
