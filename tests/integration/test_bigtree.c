@@ -328,18 +328,19 @@ static int has_thread(pid_t pid, const char *comm)
 static long heap_kib(pid_t pid)
 {
 	char path[64], line[512];
-	long kib = 0;
+	long kib = 0, v;
 	int in_heap = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return 0;
+	/* the heap may be split into several [heap] mappings: add them all */
 	while (fgets(line, sizeof(line), f)) {
 		if (strchr(line, '-') && strstr(line, " rw-p ")) /* a mapping's header line */
 			in_heap = strstr(line, "[heap]") != NULL;
-		else if (in_heap && sscanf(line, "Rss: %ld kB", &kib) == 1)
-			break;
+		else if (in_heap && sscanf(line, "Rss: %ld kB", &v) == 1)
+			kib += v;
 	}
 	fclose(f);
 	return kib;
@@ -398,8 +399,8 @@ static void bulk_check(const char *path, int k)
  * 64 MiB from which the daemon faults its heap in ahead of the writers
  * (src/prefault.c), and read back exactly what they wrote, after the
  * kernel's cached copy is dropped; on the plain allocator the daemon's heap
- * grew by at most 1.05 x what it stores, and after deletion it comes back
- * to within 10 % (or 1 MiB) of where it started.
+ * grew by at most 1.05 x what it stores, and after deletion it gives all
+ * but 1 % of that back.
  */
 START_TEST(bulk_writes_read_back_exactly_cost_their_size_and_are_given_back)
 {
@@ -439,7 +440,13 @@ START_TEST(bulk_writes_read_back_exactly_cost_their_size_and_are_given_back)
 	if (!plain)
 		return;
 	long stored = (long)BULK_WRITERS * BULK_MIB * 1024;
-	long limit = heap_start + (heap_start / 10 > 1024 ? heap_start / 10 : 1024);
+	/*
+	 * Given back: all but 1 % of it.  What stays is not file data: over
+	 * /dev/fuse each of libfuse's worker threads (a dozen, with two
+	 * writers) keeps freed small blocks in its own cache, and those pin
+	 * the pages they sit on (1.3 MiB here; 0.2 MiB over io_uring).
+	 */
+	long limit = heap_start + (heap_start / 10 > stored / 100 ? heap_start / 10 : stored / 100);
 	long heap_end = heap_kib(hx_mnt.pid);
 	for (int i = 0; i < 50 && heap_end > limit; i++) { /* the trim thread: within a second */
 		usleep(100000);
@@ -455,6 +462,45 @@ START_TEST(bulk_writes_read_back_exactly_cost_their_size_and_are_given_back)
 		      "storing %ld KiB grew the daemon's heap by %ld KiB (more than 1.05 x)", stored,
 		      heap_full - heap_start);
 	ck_assert_msg(heap_end <= limit, "daemon heap %ld KiB after deleting, %ld KiB before",
+		      heap_end, heap_start);
+}
+END_TEST
+
+/*
+ * The trim thread looks once a second.  A file written and deleted between
+ * two looks left the free counts of statfs where they were, and its memory
+ * stayed in the daemon's heap (213 MiB of 256 MiB); it watches a count of
+ * what was freed instead (mfs_freed_units).  128 MiB written in 1 MiB
+ * blocks and unlinked at once, well within a second.
+ */
+START_TEST(memory_of_a_file_written_and_deleted_at_once_is_given_back)
+{
+	static char block[1 << 20];
+	int plain = !hx_oracle() && plain_allocator(hx_mnt.pid);
+
+	usleep(1500000);
+	long heap_start = plain ? heap_kib(hx_mnt.pid) : 0;
+	int fd = open(P("quick"), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	memset(block, 'q', sizeof(block));
+	for (int i = 0; i < 128; i++)
+		ck_assert_int_eq(write(fd, block, sizeof(block)), (ssize_t)sizeof(block));
+	ck_assert_int_eq(close(fd), 0);
+	long heap_full = plain ? heap_kib(hx_mnt.pid) : 0;
+	ck_assert_int_eq(unlink(P("quick")), 0);
+	if (!plain)
+		return;
+	long limit = heap_start + (heap_start / 10 > 1024 ? heap_start / 10 : 1024);
+	long heap_end = heap_kib(hx_mnt.pid);
+	for (int i = 0; i < 50 && heap_end > limit; i++) {
+		usleep(100000);
+		heap_end = heap_kib(hx_mnt.pid);
+	}
+	printf("written and deleted at once: daemon heap %ld KiB before, %ld full, %ld after\n",
+	       heap_start, heap_full, heap_end);
+	fflush(stdout);
+	ck_assert_int_gt(heap_full - heap_start, 128 * 1024); /* the data was in the heap */
+	ck_assert_msg(heap_end <= limit, "daemon heap %ld KiB 5 s after deleting, %ld KiB before",
 		      heap_end, heap_start);
 }
 END_TEST
@@ -544,6 +590,7 @@ int main(void)
 	tcase_add_test(tc, a_deep_chain_of_directories_is_made_found_removed_and_unmounted);
 	tcase_add_test(tc, a_deep_chain_left_in_place_is_freed_at_unmount);
 	tcase_add_test(tc, bulk_writes_read_back_exactly_cost_their_size_and_are_given_back);
+	tcase_add_test(tc, memory_of_a_file_written_and_deleted_at_once_is_given_back);
 	suite_add_tcase(s, tc);
 	return hx_run(s);
 }
