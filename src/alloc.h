@@ -44,9 +44,9 @@ static inline void mfs_free(void *p)
 }
 
 /*
- * data.c calls this after it allocated a full chunk of file data while at
- * least 64 MiB are stored (data_bytes: the bytes the file system holds now),
- * and it calls the hook the daemon set, if any: prefault.c, which faults the
+ * data.c calls this after it allocated a full chunk of file data
+ * (data_bytes: the bytes the file system holds now), and it calls the hook
+ * the daemon set, if any: prefault.c, which decides whether to fault the
  * heap in ahead of bulk writes.  The core itself does nothing with it.
  */
 void mfs_heap_grew(uint64_t data_bytes);

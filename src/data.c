@@ -30,8 +30,6 @@
 #define CHUNK_MASK ((uint64_t)MFS_CHUNK_SIZE - 1)
 #define MAX_HEIGHT 9
 #define MIN_CAP 64u
-/* Bulk data only: below this the heap grows a page at a time, as used (alloc.h). */
-#define HEAP_HOOK_FROM ((uint64_t)64 << 20)
 /* Offsets are clamped here (2^63): no byte at or past it can exist. */
 #define OFFSET_LIMIT (MFS_MAX_FILE_SIZE + 1)
 
@@ -279,7 +277,7 @@ static int add_chunk(struct mfs_data *d, struct mfs_space *sp, struct cursor *cu
 	}
 	c->cap = cap;
 	c->flags = flags;
-	if (cap == MFS_CHUNK_SIZE && mfs_space_used(sp) >= HEAP_HOOK_FROM)
+	if (cap == MFS_CHUNK_SIZE) /* bulk data: the daemon may fault the heap in ahead */
 		mfs_heap_grew(mfs_space_used(sp));
 	leaf = cursor_leaf(d, cur, idx);
 	if (!leaf) {

@@ -39,6 +39,7 @@
 #define PREFAULT_SUPPORTED 1
 #endif
 
+#define FROM ((uint64_t)64 << 20)   /* stored bytes from which it works: bulk data only */
 #define STEP ((uintptr_t)256 << 10) /* per madvise; stop is looked at between them */
 #define PAD_MIN ((size_t)2 << 20)
 #define PAD_MAX ((size_t)16 << 20)
@@ -73,6 +74,9 @@ static size_t pad_for(uint64_t data_bytes)
 static void grew(uint64_t data_bytes)
 {
 	struct memfs_prefault *p = &the;
+
+	if (data_bytes < FROM)
+		return; /* a small file system's heap grows a page at a time, as used */
 	size_t want = pad_for(data_bytes);
 	size_t pad = atomic_load_explicit(&p->pad, memory_order_relaxed);
 
