@@ -44,9 +44,11 @@
 #define MFS_MAX_FILE_SIZE ((uint64_t)INT64_MAX)
 
 struct mfs_data {
-	void *root;       /* radix tree root (opaque to users) */
-	unsigned height;  /* levels in the tree; 0 = empty */
-	uint64_t nchunks; /* chunks present (each counts MFS_CHUNK_SIZE) */
+	void *root; /* radix tree root (opaque to users) */
+	/* One word for both, so that the inode's union stays 16 bytes: a file
+	 * holds at most 2^51 chunks, and the tree is at most 9 levels. */
+	uint64_t nchunks : 56; /* chunks present (each counts MFS_CHUNK_SIZE) */
+	uint64_t height : 8;   /* levels in the tree; 0 = empty */
 };
 
 void mfs_data_init(struct mfs_data *d);

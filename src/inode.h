@@ -54,16 +54,15 @@ struct mfs_inode {
 	mode_t mode; /* type and permission bits */
 	uid_t uid;
 	gid_t gid;
-	/* The S_IFMT bits of mode, set once at creation: read without the
-	 * inode lock (setattr rewrites mode under it). */
-	mode_t type;
-	dev_t rdev;
 	/* Names in the tree; for a directory 2 + subdirectories while linked,
 	 * 0 once removed.  Changed only under the namespace write lock. */
 	uint32_t nlink;
 	/* Units of nr_inodes this inode holds now (mfs_inode_recharge). */
 	uint32_t charge;
 	_Atomic uint32_t nopen; /* open handles */
+	/* The S_IFMT bits of mode (they fit 16 bits), set once at creation:
+	 * read without the inode lock (setattr rewrites mode under it). */
+	uint16_t type;
 	/* It has had no name and no open handle at some point: nothing can
 	 * reach it again but the kernel's references, and it no longer
 	 * counts against nr_inodes (ns write lock).  (Next to the 32-bit
@@ -81,6 +80,7 @@ struct mfs_inode {
 		struct mfs_data data;	 /* S_IFREG */
 		struct mfs_dirnode *dir; /* S_IFDIR: allocated apart, files need no room for it */
 		char *target;		 /* S_IFLNK: NUL-terminated, size bytes */
+		dev_t rdev;		 /* S_IFCHR, S_IFBLK: the device (mfs_inode_rdev) */
 	} u;
 };
 
@@ -164,6 +164,12 @@ static inline int mfs_is_dir(const struct mfs_inode *i)
 static inline int mfs_is_reg(const struct mfs_inode *i)
 {
 	return S_ISREG(i->type);
+}
+
+/* st_rdev: the device of a device node, 0 for every other type. */
+static inline dev_t mfs_inode_rdev(const struct mfs_inode *i)
+{
+	return S_ISCHR(i->type) || S_ISBLK(i->type) ? i->u.rdev : 0;
 }
 
 /* The lock of an inode's contents and attributes (fs.h, level 2). */

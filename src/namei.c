@@ -153,7 +153,8 @@ static int make_node(struct mfs_fs *fs, const struct mfs_cred *cred, uint64_t pa
 		}
 		memcpy(inode->u.target, target, tlen + 1);
 	}
-	inode->rdev = rdev;
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		inode->u.rdev = rdev;
 	err = mfs_dir_add(&dir->u.dir->entries, name, len, inode, NULL);
 	if (err)
 		goto fail;

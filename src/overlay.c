@@ -221,7 +221,7 @@ static struct mfs_inode *lower_inode_new(struct mfs_fs *fs, uint64_t ino, const 
 	inode->uid = fs->lower_uid_set ? fs->lower_uid : st->st_uid;
 	inode->gid = fs->lower_gid_set ? fs->lower_gid : st->st_gid;
 	if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode))
-		inode->rdev = st->st_rdev;
+		inode->u.rdev = st->st_rdev;
 	mfs_time_set(&inode->atime, st->st_atim);
 	mfs_time_set(&inode->mtime, st->st_mtim);
 	mfs_time_set(&inode->ctime, st->st_ctim);
