@@ -516,5 +516,5 @@ uint64_t mfs_copyup_blocks(const struct mfs_inode *inode)
 		memory_in_masks += mfs_data_count(d, o->masks[i].first, o->masks[i].end);
 	}
 	lower = lim - masked - (mfs_data_count(d, 0, lim) - memory_in_masks);
-	return (d->nchunks + lower) * (MFS_CHUNK_SIZE / 512);
+	return (mfs_data_chunks(d) + lower) * (MFS_CHUNK_SIZE / 512);
 }

@@ -45,9 +45,46 @@ struct chunk {
 };
 
 struct node {
-	unsigned count;	    /* non-NULL slots; a node reaching 0 is freed */
+	unsigned count; /* non-NULL slots; a node reaching 0 is freed */
+	/* The tree's height and chunk count, kept in its root node (and stale
+	 * in every other), so that struct mfs_data is one pointer in the
+	 * inode: see tree_load(). */
+	unsigned height;
+	uint64_t nchunks;
 	void *slot[FANOUT]; /* leaves: struct chunk *; higher levels: struct node * */
 };
+
+/*
+ * The tree as the code below works on it.  A public function loads it from
+ * the struct mfs_data it was given, works on the copy, and stores it back if
+ * it changed anything: the height and count go into whatever node is the
+ * root by then.  An empty tree (no root) has height 0 and no chunks.
+ */
+struct tree {
+	void *root;	  /* struct node *, or NULL */
+	unsigned height;  /* levels; 0 = empty */
+	uint64_t nchunks; /* chunks present (each counts MFS_CHUNK_SIZE) */
+};
+
+static struct tree tree_load(const struct mfs_data *d)
+{
+	const struct node *root = d->root;
+
+	if (!root)
+		return (struct tree){0};
+	return (struct tree){.root = d->root, .height = root->height, .nchunks = root->nchunks};
+}
+
+static void tree_store(struct mfs_data *d, const struct tree *t)
+{
+	struct node *root = t->root;
+
+	d->root = root;
+	if (root) {
+		root->height = t->height;
+		root->nchunks = t->nchunks;
+	}
+}
 
 /* Remembers the leaf of the last chunk looked up, so walking a range descends once per leaf. */
 struct cursor {
@@ -95,7 +132,7 @@ static uint64_t with_slot(uint64_t idx, unsigned level, unsigned s)
 	return (idx & ~(((uint64_t)FANOUT << shift) - 1)) | ((uint64_t)s << shift);
 }
 
-static bool in_tree(const struct mfs_data *d, uint64_t idx)
+static bool in_tree(const struct tree *d, uint64_t idx)
 {
 	return d->height > 0 && (idx >> (d->height * FANOUT_SHIFT)) == 0;
 }
@@ -124,7 +161,7 @@ static bool is_written(const struct chunk *c)
 	return c && !(c->flags & CHUNK_UNWRITTEN);
 }
 
-static struct node *find_leaf(const struct mfs_data *d, uint64_t idx)
+static struct node *find_leaf(const struct tree *d, uint64_t idx)
 {
 	struct node *n;
 
@@ -136,7 +173,7 @@ static struct node *find_leaf(const struct mfs_data *d, uint64_t idx)
 	return n;
 }
 
-static struct node *cursor_leaf(const struct mfs_data *d, struct cursor *cur, uint64_t idx)
+static struct node *cursor_leaf(const struct tree *d, struct cursor *cur, uint64_t idx)
 {
 	uint64_t leaf_no = idx >> FANOUT_SHIFT;
 
@@ -148,7 +185,7 @@ static struct node *cursor_leaf(const struct mfs_data *d, struct cursor *cur, ui
 	return cur->leaf;
 }
 
-static struct chunk *cursor_chunk(const struct mfs_data *d, struct cursor *cur, uint64_t idx)
+static struct chunk *cursor_chunk(const struct tree *d, struct cursor *cur, uint64_t idx)
 {
 	struct node *leaf = cursor_leaf(d, cur, idx);
 
@@ -157,7 +194,7 @@ static struct chunk *cursor_chunk(const struct mfs_data *d, struct cursor *cur, 
 
 /* ---- tree shape ---- */
 
-static void lower_root(struct mfs_data *d)
+static void lower_root(struct tree *d)
 {
 	while (d->height > 1) {
 		struct node *root = d->root;
@@ -174,7 +211,7 @@ static void lower_root(struct mfs_data *d)
  * Free the empty nodes on the path to chunk idx, bottom up, then lower the root: restores the
  * shape invariants after a removal or after a failed leaf_get().
  */
-static void prune(struct mfs_data *d, uint64_t idx)
+static void prune(struct tree *d, uint64_t idx)
 {
 	struct node *path[MAX_HEIGHT + 1];
 	unsigned low = d->height + 1;
@@ -205,7 +242,7 @@ out:
 	lower_root(d);
 }
 
-static int raise_root(struct mfs_data *d, unsigned height)
+static int raise_root(struct tree *d, unsigned height)
 {
 	if (!d->root) {
 		d->height = height; /* leaf_get() makes the root along with the path */
@@ -225,7 +262,7 @@ static int raise_root(struct mfs_data *d, unsigned height)
 }
 
 /* The leaf for chunk idx, made (with the nodes above it) if missing.  0 or -ENOMEM. */
-static int leaf_get(struct mfs_data *d, uint64_t idx, struct node **leafp)
+static int leaf_get(struct tree *d, uint64_t idx, struct node **leafp)
 {
 	struct node *parent = NULL;
 	void **link = &d->root;
@@ -261,7 +298,7 @@ out:
 /* ---- chunks ---- */
 
 /* Make hole idx a zeroed chunk of cap bytes.  Space is reserved before anything is allocated. */
-static int add_chunk(struct mfs_data *d, struct mfs_space *sp, struct cursor *cur, uint64_t idx,
+static int add_chunk(struct tree *d, struct mfs_space *sp, struct cursor *cur, uint64_t idx,
 		     uint32_t cap, uint32_t flags)
 {
 	struct chunk *c = NULL;
@@ -296,7 +333,7 @@ out:
 	return ret;
 }
 
-static void remove_chunk(struct mfs_data *d, struct mfs_space *sp, struct node *leaf, uint64_t idx)
+static void remove_chunk(struct tree *d, struct mfs_space *sp, struct node *leaf, uint64_t idx)
 {
 	mfs_free(leaf->slot[idx & FANOUT_MASK]);
 	leaf->slot[idx & FANOUT_MASK] = NULL;
@@ -350,7 +387,7 @@ static void shrink_chunk(struct node *leaf, unsigned s, uint64_t need)
 }
 
 /* The present chunk with the highest number: its leaf (NULL if none) and number. */
-static struct node *last_chunk(const struct mfs_data *d, uint64_t *idx)
+static struct node *last_chunk(const struct tree *d, uint64_t *idx)
 {
 	struct node *n = d->root;
 	uint64_t i = 0;
@@ -376,7 +413,7 @@ static struct node *last_chunk(const struct mfs_data *d, uint64_t *idx)
  * short, fill it out so that only the last chunk is ever short.  *last gets the last chunk's
  * number before the call, or -1.  0 or -ENOMEM.
  */
-static int keep_short_last(struct mfs_data *d, uint64_t new_idx, int64_t *last)
+static int keep_short_last(struct tree *d, uint64_t new_idx, int64_t *last)
 {
 	uint64_t idx;
 	struct node *leaf = last_chunk(d, &idx);
@@ -396,7 +433,7 @@ static int keep_short_last(struct mfs_data *d, uint64_t new_idx, int64_t *last)
  * The first present chunk numbered >= idx (written ones only if written_only): returns its leaf
  * and sets *found, or NULL.  Subtrees with nothing in them are skipped whole.
  */
-static struct node *next_chunk(const struct mfs_data *d, uint64_t idx, bool written_only,
+static struct node *next_chunk(const struct tree *d, uint64_t idx, bool written_only,
 			       uint64_t *found)
 {
 	struct node *path[MAX_HEIGHT + 1];
@@ -433,7 +470,7 @@ static struct node *next_chunk(const struct mfs_data *d, uint64_t idx, bool writ
 }
 
 /* The first chunk numbered in [idx, lim) that is a hole or unwritten, or lim. */
-static uint64_t next_hole(const struct mfs_data *d, uint64_t idx, uint64_t lim)
+static uint64_t next_hole(const struct tree *d, uint64_t idx, uint64_t lim)
 {
 	struct cursor cur = {0};
 
@@ -444,7 +481,7 @@ static uint64_t next_hole(const struct mfs_data *d, uint64_t idx, uint64_t lim)
 }
 
 /* Free the chunks numbered in [from, to). */
-static void remove_range(struct mfs_data *d, struct mfs_space *sp, uint64_t from, uint64_t to)
+static void remove_range(struct tree *d, struct mfs_space *sp, uint64_t from, uint64_t to)
 {
 	uint64_t idx;
 	struct node *leaf;
@@ -456,7 +493,7 @@ static void remove_range(struct mfs_data *d, struct mfs_space *sp, uint64_t from
 }
 
 /* Zero [off, end) in the chunks that hold it only partly (the first and the last). */
-static void zero_partial_chunks(struct mfs_data *d, uint64_t off, uint64_t end)
+static void zero_partial_chunks(struct tree *d, uint64_t off, uint64_t end)
 {
 	struct cursor cur = {0};
 	uint64_t tail = end & ~CHUNK_MASK;
@@ -478,14 +515,7 @@ static void zero_partial_chunks(struct mfs_data *d, uint64_t off, uint64_t end)
 
 /* ---- public API ---- */
 
-void mfs_data_init(struct mfs_data *d)
-{
-	d->root = NULL;
-	d->height = 0;
-	d->nchunks = 0;
-}
-
-void mfs_data_free(struct mfs_data *d, struct mfs_space *sp)
+static void tree_free(struct tree *d, struct mfs_space *sp)
 {
 	remove_range(d, sp, 0, UINT64_MAX);
 }
@@ -498,7 +528,7 @@ static size_t readable_bytes(const struct chunk *c, size_t in, size_t piece)
 	return min_u64(piece, c->cap - in);
 }
 
-int mfs_data_read_iov(const struct mfs_data *d, uint64_t off, size_t len, struct iovec *iov,
+static int tree_read_iov(const struct tree *d, uint64_t off, size_t len, struct iovec *iov,
 		      int max_iov)
 {
 	struct cursor cur = {0};
@@ -523,7 +553,7 @@ int mfs_data_read_iov(const struct mfs_data *d, uint64_t off, size_t len, struct
 	return n;
 }
 
-void mfs_data_read(const struct mfs_data *d, uint64_t off, void *buf, size_t len)
+static void tree_read(const struct tree *d, uint64_t off, void *buf, size_t len)
 {
 	struct cursor cur = {0};
 	unsigned char *out = buf;
@@ -544,7 +574,7 @@ void mfs_data_read(const struct mfs_data *d, uint64_t off, void *buf, size_t len
 }
 
 /* Chunk idx present with at least `need` bytes of buffer.  New chunks stay unwritten for now. */
-static int ensure_chunk(struct mfs_data *d, struct mfs_space *sp, struct cursor *cur, uint64_t idx,
+static int ensure_chunk(struct tree *d, struct mfs_space *sp, struct cursor *cur, uint64_t idx,
 			uint64_t need)
 {
 	struct node *leaf = cursor_leaf(d, cur, idx);
@@ -558,10 +588,10 @@ static int ensure_chunk(struct mfs_data *d, struct mfs_space *sp, struct cursor 
  * First half of a write: every chunk of [off, off+len) present and big enough.  Chunks made here
  * are unwritten (zeros, a hole to SEEK) until the second half, so a failure changes nothing seen.
  */
-static void settle_new_chunks(struct mfs_data *d, struct mfs_space *sp, uint64_t from, uint64_t to,
+static void settle_new_chunks(struct tree *d, struct mfs_space *sp, uint64_t from, uint64_t to,
 			      bool drop);
 
-static int prepare_write(struct mfs_data *d, struct mfs_space *sp, uint64_t off, size_t len)
+static int prepare_write(struct tree *d, struct mfs_space *sp, uint64_t off, size_t len)
 {
 	uint64_t first = off >> MFS_CHUNK_SHIFT;
 	uint64_t final = (off + len - 1) >> MFS_CHUNK_SHIFT;
@@ -589,7 +619,7 @@ static int prepare_write(struct mfs_data *d, struct mfs_space *sp, uint64_t off,
  * Second half: mark the chunks of [off, off+len) written and either describe their bytes in iov
  * or copy src into them.  Returns the number of pieces.
  */
-static int finish_write(struct mfs_data *d, uint64_t off, size_t len, struct iovec *iov,
+static int finish_write(struct tree *d, uint64_t off, size_t len, struct iovec *iov,
 			const unsigned char *src)
 {
 	struct cursor cur = {0};
@@ -619,7 +649,7 @@ static bool past_limit(uint64_t off, uint64_t len)
 	return off > MFS_MAX_FILE_SIZE || len > MFS_MAX_FILE_SIZE - off;
 }
 
-int mfs_data_write_iov(struct mfs_data *d, struct mfs_space *sp, uint64_t off, size_t len,
+static int tree_write_iov(struct tree *d, struct mfs_space *sp, uint64_t off, size_t len,
 		       struct iovec *iov, int max_iov)
 {
 	int ret;
@@ -634,7 +664,7 @@ int mfs_data_write_iov(struct mfs_data *d, struct mfs_space *sp, uint64_t off, s
 	return ret ? ret : finish_write(d, off, len, iov, NULL);
 }
 
-int mfs_data_write(struct mfs_data *d, struct mfs_space *sp, uint64_t off, const void *buf,
+static int tree_write(struct tree *d, struct mfs_space *sp, uint64_t off, const void *buf,
 		   size_t len)
 {
 	int ret;
@@ -650,7 +680,7 @@ int mfs_data_write(struct mfs_data *d, struct mfs_space *sp, uint64_t off, const
 	return 0;
 }
 
-void mfs_data_truncate(struct mfs_data *d, struct mfs_space *sp, uint64_t new_size)
+static void tree_truncate(struct tree *d, struct mfs_space *sp, uint64_t new_size)
 {
 	uint64_t in = new_size & CHUNK_MASK;
 	uint64_t idx = new_size >> MFS_CHUNK_SHIFT;
@@ -671,7 +701,7 @@ static uint64_t clamped_end(uint64_t off, uint64_t len)
 	return len > OFFSET_LIMIT - min_u64(off, OFFSET_LIMIT) ? OFFSET_LIMIT : off + len;
 }
 
-void mfs_data_punch(struct mfs_data *d, struct mfs_space *sp, uint64_t off, uint64_t len)
+static void tree_punch(struct tree *d, struct mfs_space *sp, uint64_t off, uint64_t len)
 {
 	uint64_t end = clamped_end(off, len);
 
@@ -682,7 +712,7 @@ void mfs_data_punch(struct mfs_data *d, struct mfs_space *sp, uint64_t off, uint
 }
 
 /* After mfs_data_allocate: drop (failed) or keep (succeeded) the chunks it made in [from, to). */
-static void settle_new_chunks(struct mfs_data *d, struct mfs_space *sp, uint64_t from, uint64_t to,
+static void settle_new_chunks(struct tree *d, struct mfs_space *sp, uint64_t from, uint64_t to,
 			      bool drop)
 {
 	uint64_t idx;
@@ -699,7 +729,7 @@ static void settle_new_chunks(struct mfs_data *d, struct mfs_space *sp, uint64_t
 	}
 }
 
-int mfs_data_allocate(struct mfs_data *d, struct mfs_space *sp, uint64_t off, uint64_t len)
+static int tree_allocate(struct tree *d, struct mfs_space *sp, uint64_t off, uint64_t len)
 {
 	uint64_t first = off >> MFS_CHUNK_SHIFT;
 	uint64_t final, idx;
@@ -752,10 +782,10 @@ static void make_unwritten(struct node *leaf, unsigned s)
 	shrink_chunk(leaf, s, MIN_CAP);
 }
 
-int mfs_data_zero_range(struct mfs_data *d, struct mfs_space *sp, uint64_t off, uint64_t len)
+static int tree_zero_range(struct tree *d, struct mfs_space *sp, uint64_t off, uint64_t len)
 {
 	/* Allocating first makes failure all or nothing: no byte is zeroed before it succeeds. */
-	int ret = mfs_data_allocate(d, sp, off, len);
+	int ret = tree_allocate(d, sp, off, len);
 	uint64_t end = off + len;
 	uint64_t from = chunks_below(off), to = end >> MFS_CHUNK_SHIFT, idx;
 	struct node *leaf;
@@ -770,7 +800,7 @@ int mfs_data_zero_range(struct mfs_data *d, struct mfs_space *sp, uint64_t off, 
 	return 0;
 }
 
-int64_t mfs_data_seek(const struct mfs_data *d, uint64_t size, uint64_t off, int whence)
+static int64_t tree_seek(const struct tree *d, uint64_t size, uint64_t off, int whence)
 {
 	uint64_t idx, limit = chunks_below(size);
 
@@ -788,7 +818,7 @@ int64_t mfs_data_seek(const struct mfs_data *d, uint64_t size, uint64_t off, int
 }
 
 /* Where the next written data of d starts at or after off, or `end` if not before it. */
-static uint64_t next_data_offset(const struct mfs_data *d, uint64_t off, uint64_t end)
+static uint64_t next_data_offset(const struct tree *d, uint64_t off, uint64_t end)
 {
 	uint64_t idx;
 
@@ -797,8 +827,8 @@ static uint64_t next_data_offset(const struct mfs_data *d, uint64_t off, uint64_
 	return min_u64(end, max_u64(off, idx << MFS_CHUNK_SHIFT));
 }
 
-int mfs_data_copy(struct mfs_data *dst, struct mfs_space *sp, uint64_t dst_off,
-		  const struct mfs_data *src, uint64_t src_off, uint64_t len)
+static int tree_copy(struct tree *dst, struct mfs_space *sp, uint64_t dst_off,
+		  const struct tree *src, uint64_t src_off, uint64_t len)
 {
 	/* Through a bounce buffer: writing dst may move a chunk src shares (same object). */
 	unsigned char buf[MFS_CHUNK_SIZE];
@@ -826,13 +856,13 @@ int mfs_data_copy(struct mfs_data *dst, struct mfs_space *sp, uint64_t dst_off,
 		int ret;
 
 		if (data > at) {
-			mfs_data_punch(dst, sp, dst_off + done, data - at);
+			tree_punch(dst, sp, dst_off + done, data - at);
 			done += data - at;
 			continue;
 		}
 		piece = min_u64(len - done, MFS_CHUNK_SIZE - (at & CHUNK_MASK));
-		mfs_data_read(src, at, buf, piece);
-		ret = mfs_data_write(dst, sp, dst_off + done, buf, piece);
+		tree_read(src, at, buf, piece);
+		ret = tree_write(dst, sp, dst_off + done, buf, piece);
 		if (ret)
 			return ret;
 		done += piece;
@@ -842,26 +872,26 @@ int mfs_data_copy(struct mfs_data *dst, struct mfs_space *sp, uint64_t dst_off,
 
 /* ---- queries by chunk number ---- */
 
-int mfs_data_has(const struct mfs_data *d, uint64_t idx)
+static int tree_has(const struct tree *d, uint64_t idx)
 {
 	struct node *leaf = find_leaf(d, idx);
 
 	return leaf && leaf->slot[idx & FANOUT_MASK];
 }
 
-int mfs_data_is_written(const struct mfs_data *d, uint64_t idx)
+static int tree_is_written(const struct tree *d, uint64_t idx)
 {
 	struct node *leaf = find_leaf(d, idx);
 
 	return leaf && is_written(leaf->slot[idx & FANOUT_MASK]);
 }
 
-int mfs_data_next(const struct mfs_data *d, uint64_t idx, int written_only, uint64_t *found)
+static int tree_next(const struct tree *d, uint64_t idx, int written_only, uint64_t *found)
 {
 	return next_chunk(d, idx, written_only, found) != NULL;
 }
 
-uint64_t mfs_data_count(const struct mfs_data *d, uint64_t from, uint64_t to)
+static uint64_t tree_count(const struct tree *d, uint64_t from, uint64_t to)
 {
 	uint64_t n = 0, idx;
 	struct node *leaf;
@@ -932,7 +962,7 @@ static int check_node(const struct node *n, unsigned level, struct check_state *
 	return 0;
 }
 
-int mfs_data_check(const struct mfs_data *d, const char **why)
+static int tree_check(const struct tree *d, const char **why)
 {
 	struct check_state st = {0};
 	const struct node *root = d->root;
@@ -951,4 +981,151 @@ int mfs_data_check(const struct mfs_data *d, const char **why)
 	if (ret && why)
 		*why = st.why;
 	return ret;
+}
+
+/* ---- the public functions: each loads the tree, works on it, and stores it if it changed ---- */
+
+void mfs_data_init(struct mfs_data *d)
+{
+	d->root = NULL;
+}
+
+uint64_t mfs_data_chunks(const struct mfs_data *d)
+{
+	return tree_load(d).nchunks;
+}
+
+unsigned mfs_data_height(const struct mfs_data *d)
+{
+	return tree_load(d).height;
+}
+
+void mfs_data_free(struct mfs_data *d, struct mfs_space *sp)
+{
+	struct tree t = tree_load(d);
+
+	tree_free(&t, sp);
+	tree_store(d, &t);
+}
+
+int mfs_data_read_iov(const struct mfs_data *d, uint64_t off, size_t len, struct iovec *iov,
+		      int max_iov)
+{
+	struct tree t = tree_load(d);
+
+	return tree_read_iov(&t, off, len, iov, max_iov);
+}
+
+void mfs_data_read(const struct mfs_data *d, uint64_t off, void *buf, size_t len)
+{
+	struct tree t = tree_load(d);
+
+	tree_read(&t, off, buf, len);
+}
+
+int mfs_data_write_iov(struct mfs_data *d, struct mfs_space *sp, uint64_t off, size_t len,
+		       struct iovec *iov, int max_iov)
+{
+	struct tree t = tree_load(d);
+	int ret = tree_write_iov(&t, sp, off, len, iov, max_iov);
+
+	tree_store(d, &t);
+	return ret;
+}
+
+int mfs_data_write(struct mfs_data *d, struct mfs_space *sp, uint64_t off, const void *buf,
+		   size_t len)
+{
+	struct tree t = tree_load(d);
+	int ret = tree_write(&t, sp, off, buf, len);
+
+	tree_store(d, &t);
+	return ret;
+}
+
+void mfs_data_truncate(struct mfs_data *d, struct mfs_space *sp, uint64_t new_size)
+{
+	struct tree t = tree_load(d);
+
+	tree_truncate(&t, sp, new_size);
+	tree_store(d, &t);
+}
+
+void mfs_data_punch(struct mfs_data *d, struct mfs_space *sp, uint64_t off, uint64_t len)
+{
+	struct tree t = tree_load(d);
+
+	tree_punch(&t, sp, off, len);
+	tree_store(d, &t);
+}
+
+int mfs_data_allocate(struct mfs_data *d, struct mfs_space *sp, uint64_t off, uint64_t len)
+{
+	struct tree t = tree_load(d);
+	int ret = tree_allocate(&t, sp, off, len);
+
+	tree_store(d, &t);
+	return ret;
+}
+
+int mfs_data_zero_range(struct mfs_data *d, struct mfs_space *sp, uint64_t off, uint64_t len)
+{
+	struct tree t = tree_load(d);
+	int ret = tree_zero_range(&t, sp, off, len);
+
+	tree_store(d, &t);
+	return ret;
+}
+
+int64_t mfs_data_seek(const struct mfs_data *d, uint64_t size, uint64_t off, int whence)
+{
+	struct tree t = tree_load(d);
+
+	return tree_seek(&t, size, off, whence);
+}
+
+int mfs_data_copy(struct mfs_data *dst, struct mfs_space *sp, uint64_t dst_off,
+		  const struct mfs_data *src, uint64_t src_off, uint64_t len)
+{
+	/* Within one file both sides must be the same tree: writing moves its root. */
+	struct tree td = tree_load(dst), ts = tree_load(src);
+	int ret = tree_copy(&td, sp, dst_off, dst == src ? &td : &ts, src_off, len);
+
+	tree_store(dst, &td);
+	return ret;
+}
+
+int mfs_data_has(const struct mfs_data *d, uint64_t idx)
+{
+	struct tree t = tree_load(d);
+
+	return tree_has(&t, idx);
+}
+
+int mfs_data_is_written(const struct mfs_data *d, uint64_t idx)
+{
+	struct tree t = tree_load(d);
+
+	return tree_is_written(&t, idx);
+}
+
+int mfs_data_next(const struct mfs_data *d, uint64_t idx, int written_only, uint64_t *found)
+{
+	struct tree t = tree_load(d);
+
+	return tree_next(&t, idx, written_only, found);
+}
+
+uint64_t mfs_data_count(const struct mfs_data *d, uint64_t from, uint64_t to)
+{
+	struct tree t = tree_load(d);
+
+	return tree_count(&t, from, to);
+}
+
+int mfs_data_check(const struct mfs_data *d, const char **why)
+{
+	struct tree t = tree_load(d);
+
+	return tree_check(&t, why);
 }

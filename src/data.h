@@ -44,11 +44,9 @@
 #define MFS_MAX_FILE_SIZE ((uint64_t)INT64_MAX)
 
 struct mfs_data {
-	void *root; /* radix tree root (opaque to users) */
-	/* One word for both, so that the inode's union stays 16 bytes: a file
-	 * holds at most 2^51 chunks, and the tree is at most 9 levels. */
-	uint64_t nchunks : 56; /* chunks present (each counts MFS_CHUNK_SIZE) */
-	uint64_t height : 8;   /* levels in the tree; 0 = empty */
+	/* The radix tree's root (opaque to users; it also holds the tree's
+	 * height and chunk count, so that an inode's union stays 8 bytes). */
+	void *root;
 };
 
 void mfs_data_init(struct mfs_data *d);
@@ -56,10 +54,15 @@ void mfs_data_init(struct mfs_data *d);
 /* Free every chunk and node, giving their space back. */
 void mfs_data_free(struct mfs_data *d, struct mfs_space *sp);
 
+/* Chunks present (each counts MFS_CHUNK_SIZE). */
+uint64_t mfs_data_chunks(const struct mfs_data *d);
+/* Levels of the tree, 0 when it is empty (for mfs_data_check's tests). */
+unsigned mfs_data_height(const struct mfs_data *d);
+
 /* 512-byte blocks held, for st_blocks. */
 static inline uint64_t mfs_data_blocks(const struct mfs_data *d)
 {
-	return d->nchunks * (MFS_CHUNK_SIZE / 512);
+	return mfs_data_chunks(d) * (MFS_CHUNK_SIZE / 512);
 }
 
 /*

@@ -96,12 +96,14 @@ void mfs_fs_destroy(struct mfs_fs *fs)
 static void forget_one(struct mfs_fs *fs, uint64_t ino, uint64_t nlookup)
 {
 	struct mfs_inode *inode = mfs_inode_get(fs, ino);
-	uint64_t held;
+	uint32_t held;
 
 	if (!inode)
 		return;
 	held = atomic_load(&inode->nlookup);
-	atomic_store(&inode->nlookup, nlookup >= held ? 0 : held - nlookup);
+	if (held == UINT32_MAX) /* saturated (mfs_inode_ref): the count is lost, keep it */
+		return;
+	atomic_store(&inode->nlookup, nlookup >= held ? 0 : (uint32_t)(held - nlookup));
 	mfs_inode_maybe_free(fs, inode);
 }
 
@@ -231,7 +233,7 @@ static const char *check_inode(struct mfs_fs *fs, struct mfs_inode *inode,
 	if (S_ISREG(inode->type)) {
 		if (mfs_data_check(&inode->u.data, &why))
 			return why;
-		*space += inode->u.data.nchunks * MFS_CHUNK_SIZE;
+		*space += mfs_data_chunks(&inode->u.data) * MFS_CHUNK_SIZE;
 		return NULL;
 	}
 	if (S_ISLNK(inode->type)) {

@@ -69,8 +69,9 @@ struct mfs_inode {
 	 * counts, not between 64-bit fields: no padding.) */
 	bool orphaned;
 	/* References the kernel (the core's caller) holds; the inode is freed
-	 * when this, nlink and nopen are all zero. */
-	_Atomic uint64_t nlookup;
+	 * when this, nlink and nopen are all zero.  32 bits, saturating
+	 * (mfs_inode_ref): it fills the word after the flag above. */
+	_Atomic uint32_t nlookup;
 	uint64_t size;          /* regular files and symlinks; dirs compute theirs */
 	struct mfs_time atime, mtime, ctime, btime;
 	struct mfs_xattrs xattrs;
@@ -164,6 +165,20 @@ static inline int mfs_is_dir(const struct mfs_inode *i)
 static inline int mfs_is_reg(const struct mfs_inode *i)
 {
 	return S_ISREG(i->type);
+}
+
+/*
+ * One more reference from the kernel (a reply that carries an entry).  The
+ * count stops at UINT32_MAX instead of wrapping: an inode the kernel looked
+ * up four billion times without a FORGET then stays for good (its memory,
+ * no harm), where a wrapped count would free it under the kernel's feet.
+ */
+static inline void mfs_inode_ref(struct mfs_inode *inode)
+{
+	uint32_t n = atomic_load_explicit(&inode->nlookup, memory_order_relaxed);
+
+	while (n != UINT32_MAX && !atomic_compare_exchange_weak(&inode->nlookup, &n, n + 1))
+		;
 }
 
 /* st_rdev: the device of a device node, 0 for every other type. */

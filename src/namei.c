@@ -32,7 +32,7 @@ static void dir_touch(struct mfs_inode *dir, const struct timespec *now)
 
 static void take_ref(struct mfs_inode *inode, struct mfs_attr *out)
 {
-	atomic_fetch_add(&inode->nlookup, 1);
+	mfs_inode_ref(inode);
 	if (out)
 		mfs_inode_fill(inode, out);
 }
@@ -72,7 +72,7 @@ static int lookup(struct mfs_fs *fs, uint64_t parent, const char *name, int take
 		goto out;
 	}
 	if (take_ref)
-		atomic_fetch_add(&inode->nlookup, 1);
+		mfs_inode_ref(inode);
 	mfs_inode_fill_locked(fs, inode, out);
 out:
 	ns_unlock(fs);
@@ -167,7 +167,7 @@ static int make_node(struct mfs_fs *fs, const struct mfs_cred *cred, uint64_t pa
 	}
 	mfs_now(&now);
 	dir_touch(dir, &now);
-	atomic_fetch_add(&inode->nlookup, 1);
+	mfs_inode_ref(inode);
 	*out = inode;
 	return 0;
 fail:
@@ -268,7 +268,7 @@ int mfs_create(struct mfs_fs *fs, const struct mfs_cred *cred, uint64_t parent, 
 		}
 		if (mfs_is_reg(inode) && (err = mfs_copyup_open(fs, inode)))
 			goto out;
-		atomic_fetch_add(&inode->nlookup, 1);
+		mfs_inode_ref(inode);
 	} else {
 		err = make_node(fs, cred, parent, name, S_IFREG | (mode & 07777), 0, NULL, &inode);
 		if (err)
@@ -614,7 +614,7 @@ static int fill_one(struct mfs_fs *fs, struct mfs_inode *inode, const char *name
 	if (fill(ctx, name, &a.st, next))
 		return 1;
 	if (plus && !dot)
-		atomic_fetch_add(&inode->nlookup, 1);
+		mfs_inode_ref(inode);
 	return 0;
 }
 

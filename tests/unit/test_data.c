@@ -38,7 +38,7 @@ static void setup(void)
 static void teardown(void)
 {
 	mfs_data_free(&d, &sp);
-	ck_assert_uint_eq(d.nchunks, 0);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 0);
 	ck_assert_ptr_null(d.root);
 	ck_assert_uint_eq(mfs_space_used(&sp), 0);
 }
@@ -54,7 +54,7 @@ static void teardown(void)
 #define assert_accounted(dp)                                                                       \
 	do {                                                                                       \
 		assert_consistent(dp);                                                             \
-		ck_assert_uint_eq(mfs_space_used(&sp), (dp)->nchunks *CS);                         \
+		ck_assert_uint_eq(mfs_space_used(&sp), mfs_data_chunks(dp) *CS);                         \
 	} while (0)
 
 static void pattern(unsigned char *buf, size_t len, unsigned seed)
@@ -147,7 +147,7 @@ START_TEST(sparse_1tib_file_with_three_writes_holds_three_chunks)
 	write_byte(&d, 0, 'a');
 	write_byte(&d, 512 * GiB + 7, 'b');
 	write_byte(&d, size - 1, 'c');
-	ck_assert_uint_eq(d.nchunks, 3);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 3);
 	ck_assert_uint_eq(mfs_data_blocks(&d), 3 * (CS / 512));
 	assert_accounted(&d);
 	ck_assert_int_eq(read_byte(&d, 0), 'a');
@@ -337,10 +337,10 @@ START_TEST(write_iov_gives_pointers_to_exactly_the_range)
 	}
 	mfs_data_read(&d, 5000, back, sizeof(back));
 	ck_assert_int_eq(memcmp(src, back, sizeof(src)), 0);
-	ck_assert_uint_eq(d.nchunks, 3); /* chunk 0 is still a hole */
+	ck_assert_uint_eq(mfs_data_chunks(&d), 3); /* chunk 0 is still a hole */
 	ck_assert_int_eq(mfs_data_seek(&d, 15000, 0, SEEK_DATA), (int64_t)CS);
 	ck_assert_int_eq(mfs_data_write_iov(&d, &sp, 0, 3 * CS, iov, 3), -EINVAL);
-	ck_assert_uint_eq(d.nchunks, 3);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 3);
 	assert_accounted(&d);
 }
 END_TEST
@@ -381,20 +381,20 @@ START_TEST(truncate_down_zeroes_the_tail_and_up_reads_zeros)
 
 	memset(buf, 0xAA, sizeof(buf));
 	write_ok(&d, 0, buf, sizeof(buf));
-	ck_assert_uint_eq(d.nchunks, 3);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 3);
 	mfs_data_truncate(&d, &sp, 5000);
-	ck_assert_uint_eq(d.nchunks, 2);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 2);
 	assert_accounted(&d);
 	mfs_data_truncate(&d, &sp, 20000);
-	ck_assert_uint_eq(d.nchunks, 2); /* growing allocates nothing */
+	ck_assert_uint_eq(mfs_data_chunks(&d), 2); /* growing allocates nothing */
 	ck_assert_int_eq(read_byte(&d, 4999), 0xAA);
 	assert_zeros(&d, 5000, 15000);
 	mfs_data_truncate(&d, &sp, CS);
-	ck_assert_uint_eq(d.nchunks, 1);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 1);
 	mfs_data_truncate(&d, &sp, 0);
-	ck_assert_uint_eq(d.nchunks, 0);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 0);
 	ck_assert_ptr_null(d.root);
-	ck_assert_uint_eq(d.height, 0);
+	ck_assert_uint_eq(mfs_data_height(&d), 0);
 	ck_assert_uint_eq(mfs_space_used(&sp), 0);
 }
 END_TEST
@@ -417,9 +417,9 @@ START_TEST(truncate_frees_chunks_allocated_past_the_new_size)
 {
 	write_byte(&d, 100, 1);
 	ck_assert_int_eq(mfs_data_allocate(&d, &sp, 4 * CS, 4 * CS), 0); /* KEEP_SIZE */
-	ck_assert_uint_eq(d.nchunks, 5);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 5);
 	mfs_data_truncate(&d, &sp, 101);
-	ck_assert_uint_eq(d.nchunks, 1);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 1);
 	assert_accounted(&d);
 }
 END_TEST
@@ -432,7 +432,7 @@ START_TEST(punch_frees_whole_chunks_and_zeroes_partial_ones)
 	memset(buf, 0x77, sizeof(buf));
 	write_ok(&d, 0, buf, sizeof(buf));
 	mfs_data_punch(&d, &sp, 100, 3 * CS - 50);
-	ck_assert_uint_eq(d.nchunks, 3); /* chunks 1 and 2 are gone */
+	ck_assert_uint_eq(mfs_data_chunks(&d), 3); /* chunks 1 and 2 are gone */
 	ck_assert_int_eq(read_byte(&d, 99), 0x77);
 	assert_zeros(&d, 100, 3 * CS - 50);
 	ck_assert_int_eq(read_byte(&d, 3 * CS + 50), 0x77);
@@ -446,7 +446,7 @@ START_TEST(punch_frees_whole_chunks_and_zeroes_partial_ones)
 	assert_zeros(&d, 3 * CS + 60, 10);
 	ck_assert_int_eq(read_byte(&d, 3 * CS + 70), 0x77);
 	mfs_data_punch(&d, &sp, 0, UINT64_MAX);
-	ck_assert_uint_eq(d.nchunks, 0);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 0);
 	ck_assert_ptr_null(d.root);
 	mfs_data_punch(&d, &sp, 5, 0);
 	assert_accounted(&d);
@@ -458,7 +458,7 @@ START_TEST(allocate_makes_unwritten_chunks_that_seek_treats_as_holes)
 	uint64_t size = 4 * CS;
 
 	ck_assert_int_eq(mfs_data_allocate(&d, &sp, 10, size - 10), 0);
-	ck_assert_uint_eq(d.nchunks, 4);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 4);
 	ck_assert_uint_eq(mfs_data_blocks(&d), 4 * (CS / 512));
 	assert_accounted(&d);
 	assert_zeros(&d, 0, size);
@@ -469,7 +469,7 @@ START_TEST(allocate_makes_unwritten_chunks_that_seek_treats_as_holes)
 	ck_assert_int_eq(mfs_data_seek(&d, size, 2 * CS, SEEK_HOLE), (int64_t)(3 * CS));
 	/* Allocating again over present chunks changes nothing. */
 	ck_assert_int_eq(mfs_data_allocate(&d, &sp, 0, size), 0);
-	ck_assert_uint_eq(d.nchunks, 4);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 4);
 	ck_assert_int_eq(read_byte(&d, 2 * CS + 10), 'z');
 	ck_assert_int_eq(mfs_data_allocate(&d, &sp, 0, 0), 0);
 	assert_accounted(&d);
@@ -481,11 +481,11 @@ START_TEST(allocate_is_all_or_nothing_when_space_runs_out)
 	sp.limit_bytes = 4 * CS;
 	write_byte(&d, CS, 1);
 	ck_assert_int_eq(mfs_data_allocate(&d, &sp, 0, 8 * CS), -ENOSPC);
-	ck_assert_uint_eq(d.nchunks, 1);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 1);
 	ck_assert_int_eq(read_byte(&d, CS), 1);
 	assert_accounted(&d);
 	ck_assert_int_eq(mfs_data_allocate(&d, &sp, 0, 4 * CS), 0);
-	ck_assert_uint_eq(d.nchunks, 4);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 4);
 	assert_accounted(&d);
 }
 END_TEST
@@ -498,7 +498,7 @@ START_TEST(zero_range_reads_zeros_and_keeps_the_range_allocated)
 	memset(buf, 0xFF, sizeof(buf));
 	write_ok(&d, 0, buf, sizeof(buf));
 	ck_assert_int_eq(mfs_data_zero_range(&d, &sp, 100, 2 * CS), 0);
-	ck_assert_uint_eq(d.nchunks, 3);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 3);
 	ck_assert_int_eq(read_byte(&d, 99), 0xFF);
 	assert_zeros(&d, 100, 2 * CS);
 	ck_assert_int_eq(read_byte(&d, 2 * CS + 100), 0xFF);
@@ -509,7 +509,7 @@ START_TEST(zero_range_reads_zeros_and_keeps_the_range_allocated)
 
 	/* Over holes it allocates, like fallocate. */
 	ck_assert_int_eq(mfs_data_zero_range(&d, &sp, 5 * CS + 1, CS), 0);
-	ck_assert_uint_eq(d.nchunks, 5);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 5);
 	ck_assert_int_eq(mfs_data_seek(&d, 7 * CS, 3 * CS, SEEK_DATA), -ENXIO);
 	assert_accounted(&d);
 }
@@ -523,7 +523,7 @@ START_TEST(zero_range_fails_whole_when_space_runs_out)
 	sp.limit_bytes = 3 * CS;
 	write_ok(&d, 0, buf, sizeof(buf));
 	ck_assert_int_eq(mfs_data_zero_range(&d, &sp, 10, 4 * CS), -ENOSPC);
-	ck_assert_uint_eq(d.nchunks, 2);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 2);
 	ck_assert_int_eq(read_byte(&d, 10), 0x11);
 	ck_assert_int_eq(read_byte(&d, 2 * CS - 1), 0x11);
 	assert_accounted(&d);
@@ -641,12 +641,12 @@ START_TEST(copy_keeps_holes_as_holes)
 	write_ok(&d, 0, a, size);
 
 	ck_assert_int_eq(mfs_data_copy(&d, &sp, 0, &src, 0, size), 0);
-	ck_assert_uint_eq(d.nchunks, 2);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 2);
 	ck_assert_int_eq(mfs_data_seek(&d, size, CS, SEEK_DATA), (int64_t)(5 * CS));
 	mfs_data_read(&src, 0, a, size);
 	mfs_data_read(&d, 0, b, size);
 	ck_assert_int_eq(memcmp(a, b, size), 0);
-	ck_assert_uint_eq(mfs_space_used(&sp), (d.nchunks + src.nchunks) * CS);
+	ck_assert_uint_eq(mfs_space_used(&sp), (mfs_data_chunks(&d) + mfs_data_chunks(&src)) * CS);
 	assert_consistent(&d);
 	mfs_data_free(&src, &sp);
 	free(a);
@@ -690,7 +690,7 @@ START_TEST(copy_within_one_file_keeps_a_hole_in_the_chunk_it_shares)
 	/* source [3264, 8321) ends in chunk 2, where the destination [9302, 14359) starts */
 	ck_assert_int_eq(mfs_data_copy(&d, &sp, 9302, &d, 3264, 5057), 0);
 	/* chunk 2 now holds data (from source chunk 0); chunk 3 gets only the hole */
-	ck_assert_uint_eq(d.nchunks, 2);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 2);
 	ck_assert_int_eq(mfs_data_seek(&d, 14359, 4 * CS - 1, SEEK_DATA), -ENXIO);
 	ck_assert_int_eq(mfs_data_seek(&d, 14359, 2 * CS, SEEK_HOLE), (int64_t)(3 * CS));
 	mfs_data_read(&d, 1500, back, sizeof(back));
@@ -739,8 +739,8 @@ START_TEST(offsets_near_the_largest_file_size_work_and_past_it_give_efbig)
 
 	write_byte(&d, max - 1, 'M');
 	ck_assert_int_eq(read_byte(&d, max - 1), 'M');
-	ck_assert_uint_eq(d.nchunks, 1);
-	ck_assert_uint_eq(d.height, 9);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 1);
+	ck_assert_uint_eq(mfs_data_height(&d), 9);
 	assert_accounted(&d);
 	ck_assert_int_eq(mfs_data_seek(&d, max, 0, SEEK_DATA), (int64_t)((max - 1) & ~(CS - 1)));
 	ck_assert_int_eq(mfs_data_seek(&d, max, 0, SEEK_HOLE), 0);
@@ -755,17 +755,17 @@ START_TEST(offsets_near_the_largest_file_size_work_and_past_it_give_efbig)
 	ck_assert_int_eq(mfs_data_allocate(&d, &sp, 1, UINT64_MAX), -EFBIG);
 	ck_assert_int_eq(mfs_data_zero_range(&d, &sp, max, 1), -EFBIG);
 	ck_assert_int_eq(mfs_data_copy(&d, &sp, max - 10, &d, 0, 20), -EFBIG);
-	ck_assert_uint_eq(d.nchunks, 1);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 1);
 
 	/* The three chunks before the last one. */
 	ck_assert_int_eq(mfs_data_allocate(&d, &sp, (max & ~(CS - 1)) - 3 * CS, 3 * CS), 0);
-	ck_assert_uint_eq(d.nchunks, 4);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 4);
 	write_byte(&d, 0, 'a');
-	ck_assert_uint_eq(d.nchunks, 5);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 5);
 	assert_accounted(&d);
 	mfs_data_punch(&d, &sp, CS, UINT64_MAX);
-	ck_assert_uint_eq(d.nchunks, 1);
-	ck_assert_uint_eq(d.height, 1); /* the tree comes back down */
+	ck_assert_uint_eq(mfs_data_chunks(&d), 1);
+	ck_assert_uint_eq(mfs_data_height(&d), 1); /* the tree comes back down */
 	assert_accounted(&d);
 }
 END_TEST
@@ -773,14 +773,14 @@ END_TEST
 START_TEST(tree_height_follows_the_highest_chunk)
 {
 	write_byte(&d, 0, 1);
-	ck_assert_uint_eq(d.height, 1);
+	ck_assert_uint_eq(mfs_data_height(&d), 1);
 	write_byte(&d, 1 * TiB, 2);
-	ck_assert_uint_eq(d.height, 5); /* 2^28 chunks need 5 levels of 64 */
+	ck_assert_uint_eq(mfs_data_height(&d), 5); /* 2^28 chunks need 5 levels of 64 */
 	assert_accounted(&d);
 	mfs_data_punch(&d, &sp, 1 * TiB, CS);
-	ck_assert_uint_eq(d.height, 1);
+	ck_assert_uint_eq(mfs_data_height(&d), 1);
 	mfs_data_punch(&d, &sp, 0, CS);
-	ck_assert_uint_eq(d.height, 0);
+	ck_assert_uint_eq(mfs_data_height(&d), 0);
 	ck_assert_ptr_null(d.root);
 	write_byte(&d, 1 * TiB, 2);
 	mfs_data_truncate(&d, &sp, 1);
@@ -793,14 +793,23 @@ START_TEST(check_reports_a_wrong_chunk_count)
 {
 	const char *why = NULL;
 
+	/* The root node starts as data.c lays it out: count, height, chunks. */
+	struct node_head {
+		unsigned count, height;
+		uint64_t nchunks;
+	} *root;
+
 	write_byte(&d, 0, 1);
-	d.nchunks++;
+	root = d.root;
+	ck_assert_uint_eq(root->height, mfs_data_height(&d));
+	ck_assert_uint_eq(root->nchunks, mfs_data_chunks(&d));
+	root->nchunks++;
 	ck_assert_int_eq(mfs_data_check(&d, &why), -EUCLEAN);
 	ck_assert_ptr_nonnull(why);
-	d.nchunks--;
-	d.height++;
+	root->nchunks--;
+	root->height++;
 	ck_assert_int_eq(mfs_data_check(&d, NULL), -EUCLEAN);
-	d.height--;
+	root->height--;
 	assert_consistent(&d);
 }
 END_TEST
@@ -930,8 +939,8 @@ static void assert_matches(const struct mfs_data *dp, const struct model *m, int
 	assert_consistent(dp);
 	for (uint64_t i = 0; i < RCHUNKS; i++)
 		present += m->state[i] != M_HOLE;
-	ck_assert_msg(dp->nchunks == present, "step %d: %llu chunks, model %llu", step,
-		      (unsigned long long)dp->nchunks, (unsigned long long)present);
+	ck_assert_msg(mfs_data_chunks(dp) == present, "step %d: %llu chunks, model %llu", step,
+		      (unsigned long long)mfs_data_chunks(dp), (unsigned long long)present);
 	mfs_data_read(dp, 0, back, RSIZE);
 	if (memcmp(back, m->bytes, RSIZE) != 0) {
 		uint64_t i = 0;
@@ -1078,7 +1087,7 @@ START_TEST(random_operations_match_a_flat_reference)
 			random_step(&b, mb, &d, ma);
 		assert_matches(&d, ma, step);
 		assert_matches(&b, mb, step);
-		ck_assert_uint_eq(mfs_space_used(&sp), (d.nchunks + b.nchunks) * CS);
+		ck_assert_uint_eq(mfs_space_used(&sp), (mfs_data_chunks(&d) + mfs_data_chunks(&b)) * CS);
 	}
 	mfs_data_free(&b, &sp);
 	free(ma);

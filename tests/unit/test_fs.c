@@ -27,6 +27,7 @@
 
 #include "alloc.h"
 #include "fs.h"
+#include "inode.h" /* the lookup count, to bring it near its limit */
 #include "unit_check.h"
 
 #define KiB ((uint64_t)1024)
@@ -293,6 +294,28 @@ START_TEST(forget_of_more_than_held_or_of_an_unknown_inode_is_harmless)
 	ck_assert_int_eq(mfs_unlink(fs, MFS_ROOT_INO, "f"), 0);
 	ck_assert(gone(fs, ino)); /* no reference left at the unlink */
 	mfs_forget(fs, ino, 1);	  /* a late forget of a freed number */
+	finish(fs);
+}
+END_TEST
+
+START_TEST(a_lookup_count_at_its_limit_saturates_and_keeps_the_inode)
+{
+	struct mfs_fs *fs = default_fs();
+	struct mfs_attr a;
+	uint64_t ino = mk_file(fs, MFS_ROOT_INO, "f");
+	struct mfs_inode *inode = mfs_inode_get(fs, ino);
+
+	ck_assert_ptr_nonnull(inode);
+	atomic_store(&inode->nlookup, UINT32_MAX - 1);
+	ck_assert_int_eq(mfs_lookup(fs, MFS_ROOT_INO, "f", &a), 0);
+	ck_assert_uint_eq(atomic_load(&inode->nlookup), UINT32_MAX);
+	ck_assert_int_eq(mfs_lookup(fs, MFS_ROOT_INO, "f", &a), 0); /* no wrap to 0 */
+	ck_assert_uint_eq(atomic_load(&inode->nlookup), UINT32_MAX);
+	/* The true count is lost: no FORGET may free it, however large. */
+	mfs_forget(fs, ino, (uint64_t)UINT32_MAX + 1);
+	ck_assert_int_eq(mfs_unlink(fs, MFS_ROOT_INO, "f"), 0);
+	ck_assert(!gone(fs, ino));
+	check_ok(fs);
 	finish(fs);
 }
 END_TEST
@@ -2619,6 +2642,7 @@ static Suite *fs_suite(void)
 	tcase_add_test(refs, inode_is_freed_only_when_links_lookups_and_opens_are_all_gone);
 	tcase_add_test(refs, forget_of_more_than_held_or_of_an_unknown_inode_is_harmless);
 	tcase_add_test(refs, forget_many_drops_several_references_at_once);
+	tcase_add_test(refs, a_lookup_count_at_its_limit_saturates_and_keeps_the_inode);
 	tcase_add_test(refs, inode_numbers_are_never_reused);
 	suite_add_tcase(s, refs);
 
