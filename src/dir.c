@@ -1,27 +1,27 @@
 /*
  * dir.c — the entries of one directory (contract in dir.h).
  *
- * An entry lives in two places at once: the uthash table keyed on its name
- * (lookups) and one slot of the pos-ordered array (readdir).  Adding appends
- * a slot, so the array stays sorted without ever being sorted.  Removing
- * turns the entry's slot into a tombstone instead of shifting the array, and
- * the tombstones are squeezed out in one pass once they outnumber the live
- * entries, which keeps every removal amortised O(1) and the array at most
- * twice the live count.
+ * An entry lives in uthash's table keyed on its name (lookups), and in
+ * uthash's insertion-order list, which is position order because a new
+ * entry always gets the next position and goes to the end (readdir).
+ * Finding where a listing resumes (the first entry after a position) starts
+ * from a mark: a pos-ordered array names the head and about every
+ * MFS_DIR_MARK_EVERY-th entry after it, so a binary search and at most that
+ * many steps along the list find any position.  Removing a marked entry
+ * passes its mark to the entry after it (or drops it at the end of the
+ * list), which never lengthens a run between marks; marks that pile up that
+ * way are laid out afresh once there are twice as many as the entries need
+ * (amortised O(1) per removal).
  *
- * To find its slot in O(1) on removal, and its position, every entry
- * carries the index of its slot (e->slot); compaction moves slots and
- * rewrites those indexes.  The position itself lives only in the slot.
+ * Memory, measured with mallinfo2 for a million 8-byte names: 104.9 bytes
+ * per entry = 96 for the entry (56 of it uthash's handle), 8.4 for uthash's
+ * buckets (2^19 of 16 bytes) and half a byte for the marks.  (An array of
+ * every entry's position and address, before, took 16 to 32 bytes more.)
  *
- * Memory, measured with mallinfo2 for a million 10-byte names: 129.6
- * bytes per entry = 96 for the entry (56 of it uthash's handle) + 17 for
- * its slot + 17 for uthash's buckets, which it grows to about one per
- * entry.
- *
- * Allocation failures: an add allocates the entry, maybe a larger slot
+ * Allocation failures: an add allocates the entry, maybe a larger mark
  * array, and maybe the hash table or a bigger bucket array.  Each failure
  * undoes what came before it, so the directory is never left half-changed.
- * Removal may shrink the slot array; if that realloc fails the old, larger
+ * Removal may shrink the mark array; if that realloc fails the old, larger
  * array simply stays.
  */
 
@@ -37,30 +37,25 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "alloc.h"
 
-/* Smallest slot array worth allocating, and the floor below which it is never shrunk. */
-#define MIN_SLOTS 8
-
-/* ---- an entry's slot ---- */
+/* Smallest mark array worth allocating. */
+#define MIN_MARKS 4
 
 static size_t dirent_size(size_t namelen)
 {
 	return offsetof(struct mfs_dirent, name) + namelen + 1;
 }
 
-static size_t slot_of(const struct mfs_dirent *e)
+/* The entry after e in position order (uthash's insertion order), or NULL. */
+static struct mfs_dirent *next_of(const struct mfs_dirent *e)
 {
-	return e->slot;
-}
-
-static void set_slot_of(struct mfs_dirent *e, size_t i)
-{
-	e->slot = (uint32_t)i;
+	return e->hh.next;
 }
 
 /* ---- lifecycle ---- */
@@ -73,14 +68,15 @@ void mfs_dir_init(struct mfs_dir *dir)
 
 void mfs_dir_free(struct mfs_dir *dir)
 {
-	/*
-	 * The hash is dropped wholesale first (HASH_CLEAR reads the head entry to
-	 * find the table); then the slots reach every live entry exactly once.
-	 */
+	/* HASH_CLEAR drops the table but leaves the entries' list links. */
+	struct mfs_dirent *e = dir->by_name, *next;
+
 	HASH_CLEAR(hh, dir->by_name);
-	for (size_t i = 0; i < dir->nslots; i++)
-		mfs_free(dir->slots[i].entry);
-	mfs_free(dir->slots);
+	for (; e; e = next) {
+		next = next_of(e);
+		mfs_free(e);
+	}
+	mfs_free(dir->marks);
 	mfs_dir_init(dir);
 }
 
@@ -121,86 +117,113 @@ static int add_to_hash(struct mfs_dir *dir, struct mfs_dirent *e)
 	return -ENOMEM;
 }
 
-/* ---- by position ---- */
+/* ---- marks: where a search for a position starts ---- */
 
-/* Make room for one more slot.  0, or -ENOMEM with the array as it was. */
-static int reserve_slot(struct mfs_dir *dir)
+/* Room for one more mark.  0, or -ENOMEM with the array as it was. */
+static int reserve_mark(struct mfs_dir *dir)
 {
-	struct mfs_dirslot *slots;
+	struct mfs_dirmark *marks;
 	size_t cap;
 
-	if (dir->nslots < dir->cap)
+	if (dir->nmarks < dir->cap)
 		return 0;
-	/* slot numbers are 32-bit (mfs_dirent.slot): 4 billion names would take 400 GB anyway */
-	if (dir->cap > UINT32_MAX / 2 || dir->cap > SIZE_MAX / 2 / sizeof(*slots))
+	if (dir->cap > SIZE_MAX / 2 / sizeof(*marks))
 		return -ENOMEM;
-	cap = dir->cap ? dir->cap * 2 : MIN_SLOTS;
-	slots = mfs_realloc(dir->slots, cap * sizeof(*slots));
-	if (!slots)
+	cap = dir->cap ? dir->cap * 2 : MIN_MARKS;
+	marks = mfs_realloc(dir->marks, cap * sizeof(*marks));
+	if (!marks)
 		return -ENOMEM;
-	dir->slots = slots;
+	dir->marks = marks;
 	dir->cap = cap;
 	return 0;
 }
 
-/* Squeeze the tombstones out, keeping order and positions; rewrite moved entries' trailers. */
-static void compact(struct mfs_dir *dir)
+/* Index of the first mark whose position is greater than pos (nmarks if none). */
+static size_t first_mark_after(const struct mfs_dir *dir, uint64_t pos)
 {
-	size_t to = 0;
+	size_t lo = 0, hi = dir->nmarks;
 
-	for (size_t from = 0; from < dir->nslots; from++) {
-		struct mfs_dirent *e = dir->slots[from].entry;
-		if (!e)
-			continue;
-		if (to != from) {
-			dir->slots[to] = dir->slots[from];
-			set_slot_of(e, to);
-		}
-		to++;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (dir->marks[mid].pos <= pos)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	dir->nslots = to;
+	return lo;
+}
+
+/* Most marks a directory of n entries keeps before they are laid out afresh. */
+static size_t marks_allowed(size_t n)
+{
+	return 2 * (n / MFS_DIR_MARK_EVERY) + 2;
 }
 
 /*
- * Give memory back after many removals: halve the array while it is at most
- * a quarter full (never at half, so alternating adds and removes cannot make
- * it realloc on every call).  A failed shrink keeps the larger array:
- * removal never fails.
+ * Mark every MFS_DIR_MARK_EVERY-th entry from the head again, once removals
+ * left too many marks for the entries (each removal of a marked entry passes
+ * its mark on, so the marks thin out only here): O(n) after at least n/2
+ * removals since the last time, amortised O(1).  The array was big enough
+ * before and only shrinks; if the smaller array cannot be had, the larger
+ * one stays.
  */
-static void maybe_shrink(struct mfs_dir *dir)
+static void remark(struct mfs_dir *dir)
 {
-	struct mfs_dirslot *slots;
-	size_t cap = dir->cap;
+	size_t n = 0, i = 0, cap;
+	struct mfs_dirmark *marks;
 
-	if (dir->nslots == 0) {
-		mfs_free(dir->slots);
-		dir->slots = NULL;
+	for (struct mfs_dirent *e = dir->by_name; e; e = next_of(e), i++) {
+		if (i % MFS_DIR_MARK_EVERY == 0)
+			dir->marks[n++] = (struct mfs_dirmark){e->pos, e};
+	}
+	dir->nmarks = n;
+	dir->since_mark = (unsigned)(i % MFS_DIR_MARK_EVERY);
+	cap = n < MIN_MARKS ? MIN_MARKS : n;
+	if (n == 0) {
+		mfs_free(dir->marks);
+		dir->marks = NULL;
 		dir->cap = 0;
-		return;
+	} else if (cap < dir->cap / 2 && (marks = mfs_realloc(dir->marks, cap * sizeof(*marks)))) {
+		dir->marks = marks;
+		dir->cap = cap;
 	}
-	while (cap > MIN_SLOTS && dir->nslots <= cap / 4)
-		cap /= 2;
-	if (cap == dir->cap)
-		return;
-	slots = mfs_realloc(dir->slots, cap * sizeof(*slots));
-	if (!slots)
-		return;
-	dir->slots = slots;
-	dir->cap = cap;
+}
+
+/* After an add or a removal: no marks for an empty directory, and never more than allowed. */
+static void tidy_marks(struct mfs_dir *dir)
+{
+	if (dir->nlive == 0) {
+		mfs_free(dir->marks);
+		dir->marks = NULL;
+		dir->nmarks = dir->cap = 0;
+		dir->since_mark = 0;
+	} else if (dir->nmarks > marks_allowed(dir->nlive)) {
+		remark(dir);
+	}
 }
 
 /*
- * After a slot became a tombstone: drop tombstones at the end (nothing
- * follows them, so the array stays ordered; common for create-then-delete
- * patterns), and compact once tombstones outnumber live entries.
+ * entry is about to go: the marks that name it name the entry after it
+ * instead, or, at the end of the list, go too (they are the last ones).
  */
-static void tidy_slots(struct mfs_dir *dir)
+static void unmark(struct mfs_dir *dir, const struct mfs_dirent *entry)
 {
-	while (dir->nslots > 0 && !dir->slots[dir->nslots - 1].entry)
-		dir->nslots--;
-	if (dir->nslots - dir->nlive > dir->nlive)
-		compact(dir);
-	maybe_shrink(dir);
+	struct mfs_dirent *next = next_of(entry);
+	size_t i = first_mark_after(dir, entry->pos);
+
+	while (i > 0 && dir->marks[i - 1].entry == entry) {
+		i--;
+		if (next) {
+			dir->marks[i] = (struct mfs_dirmark){next->pos, next};
+		} else {
+			assert(i == dir->nmarks - 1);
+			dir->nmarks--;
+			/* the entries before it now end the list unmarked: the
+			 * next one added gets a mark, lest that run grow past
+			 * MFS_DIR_MARK_EVERY */
+			dir->since_mark = 0;
+		}
+	}
 }
 
 /* ---- add, remove, iterate ---- */
@@ -209,6 +232,8 @@ static void tidy_slots(struct mfs_dir *dir)
 static int add_entry(struct mfs_dir *dir, const char *name, size_t namelen,
 		     struct mfs_dirent **out)
 {
+	/* A new entry goes at the end of the list; every so many get a mark. */
+	bool mark = dir->since_mark == 0;
 	struct mfs_dirent *e;
 	int err;
 
@@ -219,12 +244,13 @@ static int add_entry(struct mfs_dir *dir, const char *name, size_t namelen,
 	e->inode = NULL;
 	e->stub_type = 0;
 	e->stub_layer = 0;
+	e->pos = dir->next_pos;
 	e->namelen = (uint16_t)namelen;
 	memcpy(e->name, name, namelen);
 	e->name[namelen] = '\0';
 
-	/* Slot first: a grown array is harmless if the hash then fails, a hash entry is not. */
-	err = reserve_slot(dir);
+	/* Mark room first: a grown array is harmless if the hash then fails, a hash entry is not. */
+	err = mark ? reserve_mark(dir) : 0;
 	if (err == 0)
 		err = add_to_hash(dir, e);
 	if (err) {
@@ -232,12 +258,14 @@ static int add_entry(struct mfs_dir *dir, const char *name, size_t namelen,
 		return err;
 	}
 
-	set_slot_of(e, dir->nslots);
-	dir->slots[dir->nslots].pos = dir->next_pos;
-	dir->slots[dir->nslots].entry = e;
-	dir->nslots++;
+	if (mark) {
+		dir->marks[dir->nmarks++] = (struct mfs_dirmark){e->pos, e};
+		dir->since_mark = 0;
+	}
+	dir->since_mark = (dir->since_mark + 1) % MFS_DIR_MARK_EVERY;
 	dir->nlive++;
 	dir->next_pos++;
+	tidy_marks(dir);
 	*out = e;
 	return 0;
 }
@@ -276,124 +304,100 @@ int mfs_dir_add_stub(struct mfs_dir *dir, const char *name, size_t namelen, uint
 
 void mfs_dir_remove(struct mfs_dir *dir, struct mfs_dirent *entry)
 {
-	size_t i = slot_of(entry);
-
-	assert(i < dir->nslots && dir->slots[i].entry == entry);
+	unmark(dir, entry);
 	HASH_DELETE(hh, dir->by_name, entry);
 	if (dir->by_name)
 		mfs_hash_shrink(dir->by_name->hh.tbl);
-	dir->slots[i].entry = NULL;
 	dir->nlive--;
 	mfs_free(entry);
-	tidy_slots(dir);
-}
-
-/* Index of the first slot whose position is greater than pos (nslots if none). */
-static size_t first_slot_after(const struct mfs_dir *dir, uint64_t pos)
-{
-	size_t lo = 0, hi = dir->nslots;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (dir->slots[mid].pos <= pos)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/*
- * Tombstones after the found slot are skipped one by one; there are never
- * more of them than live entries, and a whole listing steps over each once.
- */
-static struct mfs_dirent *first_live_from(const struct mfs_dir *dir, size_t i)
-{
-	for (; i < dir->nslots; i++)
-		if (dir->slots[i].entry)
-			return dir->slots[i].entry;
-	return NULL;
+	tidy_marks(dir);
 }
 
 struct mfs_dirent *mfs_dir_next(const struct mfs_dir *dir, uint64_t pos)
 {
-	return first_live_from(dir, first_slot_after(dir, pos));
+	size_t i = first_mark_after(dir, pos);
+	/* The last mark at or before pos, or the head (marks[0] names it). */
+	struct mfs_dirent *e = i > 0 ? dir->marks[i - 1].entry : dir->by_name;
+
+	while (e && e->pos <= pos)
+		e = next_of(e);
+	return e;
 }
 
 struct mfs_dirent *mfs_dir_after(const struct mfs_dir *dir, const struct mfs_dirent *e)
 {
-	return first_live_from(dir, slot_of(e) + 1);
+	(void)dir;
+	return next_of(e);
 }
 
 /* ---- consistency ---- */
 
-/* One live slot: its entry is well formed, knows its slot, and is what the hash finds. */
-static const char *check_live_slot(const struct mfs_dir *dir, size_t i)
+/* One entry: well formed, and what the hash finds by its name. */
+static const char *check_entry(const struct mfs_dir *dir, const struct mfs_dirent *e)
 {
-	const struct mfs_dirent *e = dir->slots[i].entry;
-
 	if (e->namelen < 1 || e->namelen > MFS_NAME_MAX || e->name[e->namelen] != '\0')
 		return "entry name length out of range or name not NUL-terminated";
-	if (slot_of(e) != i)
-		return "entry's slot index does not point back at its slot";
+	if (e->pos < MFS_DIR_FIRST_POS || e->pos >= dir->next_pos)
+		return "entry position outside [MFS_DIR_FIRST_POS, next_pos)";
 	if (e->hh.key != (const void *)e->name || e->hh.keylen != e->namelen)
 		return "hash key is not the entry's name";
 	if (mfs_dir_find(dir, e->name, e->namelen) != e)
-		return "live slot's entry is not in the name table";
+		return "listed entry is not in the name table";
 	return NULL;
 }
 
-static const char *check_slots(const struct mfs_dir *dir)
+/*
+ * The list and the marks together, in one pass: positions strictly
+ * increase along the list, every mark names a listed entry at its
+ * position, in order, the first one the head, and no position is more than
+ * MFS_DIR_MARK_EVERY steps past the mark before it.
+ */
+static const char *check_list_and_marks(const struct mfs_dir *dir)
 {
-	size_t live = 0;
+	size_t live = 0, m = 0, steps = 0;
+	uint64_t last = 0;
 	const char *why;
 
-	if (dir->nslots > dir->cap || (dir->cap > 0 && !dir->slots))
-		return "slot count exceeds the allocated array";
-	for (size_t i = 0; i < dir->nslots; i++) {
-		uint64_t pos = dir->slots[i].pos;
-		if (pos < MFS_DIR_FIRST_POS || pos >= dir->next_pos)
-			return "slot position outside [MFS_DIR_FIRST_POS, next_pos)";
-		if (i > 0 && pos <= dir->slots[i - 1].pos)
-			return "slot positions not strictly increasing";
-		if (!dir->slots[i].entry)
-			continue;
-		why = check_live_slot(dir, i);
+	if (dir->nmarks > dir->cap || (dir->cap > 0 && !dir->marks))
+		return "mark count exceeds the allocated array";
+	if (dir->nmarks > marks_allowed(dir->nlive))
+		return "more marks than the entries allow (remark missed)";
+	if (dir->by_name && (dir->nmarks == 0 || dir->marks[0].entry != dir->by_name))
+		return "first mark does not name the head";
+	for (const struct mfs_dirent *e = dir->by_name; e; e = next_of(e)) {
+		why = check_entry(dir, e);
 		if (why)
 			return why;
+		if (live > 0 && e->pos <= last)
+			return "positions not strictly increasing along the list";
+		if (m < dir->nmarks && dir->marks[m].entry == e) {
+			while (m < dir->nmarks && dir->marks[m].entry == e) {
+				if (dir->marks[m].pos != e->pos)
+					return "mark position differs from its entry's";
+				m++;
+			}
+			steps = 0;
+		} else if (++steps >= MFS_DIR_MARK_EVERY + 1) {
+			return "an entry lies too many steps past the mark before it";
+		}
+		last = e->pos;
 		live++;
 	}
+	if (m != dir->nmarks)
+		return "a mark names an entry not in the list, or out of order";
 	if (live != dir->nlive)
-		return "live slots differ from nlive";
-	if (dir->nslots - dir->nlive > dir->nlive)
-		return "tombstones outnumber live entries (compaction missed)";
-	if (dir->nslots > 0 && !dir->slots[dir->nslots - 1].entry)
-		return "trailing tombstone left in place";
-	return NULL;
-}
-
-/* Every hashed entry sits in the slot its trailer names (catches entries only the hash has). */
-static const char *check_hash(const struct mfs_dir *dir)
-{
-	struct mfs_dirent *e, *tmp;
-
-	if ((size_t)HASH_COUNT(dir->by_name) != dir->nlive)
-		return "name table count differs from nlive";
-	HASH_ITER(hh, dir->by_name, e, tmp)
-	{
-		size_t i = slot_of(e);
-		if (i >= dir->nslots || dir->slots[i].entry != e)
-			return "hashed entry is not in the slot it names";
-	}
+		return "listed entries differ from nlive";
 	return NULL;
 }
 
 int mfs_dir_check(const struct mfs_dir *dir, const char **why)
 {
-	const char *problem = check_slots(dir);
+	const char *problem = NULL;
 
+	if ((size_t)HASH_COUNT(dir->by_name) != dir->nlive)
+		problem = "name table count differs from nlive";
 	if (!problem)
-		problem = check_hash(dir);
+		problem = check_list_and_marks(dir);
 	if (why)
 		*why = problem;
 	return problem ? -EUCLEAN : 0;

@@ -5,14 +5,16 @@
  *  - by name: a uthash table, so lookup, add and remove cost O(1) whatever
  *    the directory's size;
  *  - by position: every entry gets a readdir position when it is added
- *    (pos, strictly increasing within the directory, never reused), kept in
- *    a pos-ordered array.  A readdir cursor is just the last position
- *    returned: continuing finds the first entry with a larger position by
- *    binary search, so an entry that exists for a whole listing is returned
- *    exactly once, and a cursor stays valid when other entries (even the one
- *    it points at) are removed.  Removed entries leave a tombstone slot; the
- *    array is compacted when tombstones outnumber live entries (amortised
- *    O(1) per removal).
+ *    (pos, strictly increasing within the directory, never reused).  New
+ *    entries go to the end of uthash's insertion-order list, so that list
+ *    is in position order: a listing walks it.  A readdir cursor is just
+ *    the last position returned: continuing finds the first entry with a
+ *    larger position, so an entry that exists for a whole listing is
+ *    returned exactly once, and a cursor stays valid when other entries
+ *    (even the one it points at) are removed.  To find a position without
+ *    walking from the start, a small pos-ordered array of marks points at
+ *    about every MFS_DIR_MARK_EVERY-th entry: a search in it, then at most
+ *    that many steps along the list.
  *
  * Positions 1 and 2 are reserved for "." and "..", which are not stored;
  * stored entries start at MFS_DIR_FIRST_POS.
@@ -45,11 +47,9 @@ struct mfs_dirent {
 		struct mfs_inode *inode; /* real entry: its inode (not owned) */
 		uint64_t stub_ino;       /* stub: the number its inode will have */
 	};
-	/* Index of its slot in the directory's position array (dir.c), which
-	 * holds its readdir position: mfs_dirent_pos().  Kept here, not the
-	 * 8-byte position itself, so that an entry with a name of up to 15
-	 * bytes fits malloc's 96-byte class. */
-	uint32_t slot;
+	/* Its readdir position.  76 bytes come before the name: an entry
+	 * with a name of up to 11 bytes fits malloc's 96-byte class. */
+	uint64_t pos;
 	uint16_t namelen;   /* 1..MFS_NAME_MAX */
 	uint8_t stub_type;  /* 0: real entry; stub: its S_IFMT >> 12 (never 0) */
 	uint8_t stub_layer; /* stub: index of the topmost lower layer holding it */
@@ -75,24 +75,30 @@ static inline void mfs_dirent_set_inode(struct mfs_dirent *e, struct mfs_inode *
 	e->stub_layer = 0;
 }
 
-struct mfs_dirslot {
-	uint64_t pos;             /* position; kept in tombstones too */
-	struct mfs_dirent *entry; /* NULL: tombstone */
+/* A mark's gap: at most this many steps along the list from a mark to any position before the next. */
+#define MFS_DIR_MARK_EVERY 32
+
+/* An entry a search for a position may start from (dir.c). */
+struct mfs_dirmark {
+	uint64_t pos;		  /* the entry's */
+	struct mfs_dirent *entry; /* live; two marks may name the same entry */
 };
 
 struct mfs_dir {
-	struct mfs_dirent *by_name; /* uthash head */
-	struct mfs_dirslot *slots;  /* pos-ordered, with tombstones */
-	size_t nslots;              /* slots used (live + tombstones) */
-	size_t cap;                 /* slots allocated */
-	size_t nlive;               /* live entries */
-	uint64_t next_pos;          /* position the next entry gets */
+	struct mfs_dirent *by_name; /* uthash head: the entry with the smallest position */
+	struct mfs_dirmark *marks;  /* pos-ordered; marks[0] names the head */
+	size_t nmarks;		    /* marks used */
+	size_t cap;		    /* marks allocated */
+	size_t nlive;		    /* live entries */
+	uint64_t next_pos;	    /* position the next entry gets */
+	unsigned since_mark;	    /* entries added since the last mark went to the end */
 };
 
 /* e's readdir position: unique in its directory, never reused there. */
 static inline uint64_t mfs_dirent_pos(const struct mfs_dir *dir, const struct mfs_dirent *e)
 {
-	return dir->slots[e->slot].pos;
+	(void)dir;
+	return e->pos;
 }
 
 void mfs_dir_init(struct mfs_dir *dir);
@@ -128,14 +134,15 @@ void mfs_dir_remove(struct mfs_dir *dir, struct mfs_dirent *entry);
 
 /*
  * The live entry with the smallest position greater than pos, or NULL at the
- * end.  O(log n): where a listing resumes at a position.
+ * end.  O(log n) plus at most MFS_DIR_MARK_EVERY steps: where a listing
+ * resumes at a position.
  */
 struct mfs_dirent *mfs_dir_next(const struct mfs_dir *dir, uint64_t pos);
 
 /*
  * The live entry after e (an entry of dir), or NULL at the end: what
- * mfs_dir_next(dir, mfs_dirent_pos(dir, e)) returns, found from e's own
- * slot without a search, so a whole listing costs O(n), not O(n log n).
+ * mfs_dir_next(dir, mfs_dirent_pos(dir, e)) returns, one step along the
+ * list, so a whole listing costs O(n).
  */
 struct mfs_dirent *mfs_dir_after(const struct mfs_dir *dir, const struct mfs_dirent *e);
 

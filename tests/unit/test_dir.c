@@ -215,11 +215,11 @@ START_TEST(positions_strictly_increase_and_are_never_reused)
 	a = mfs_dirent_pos(&dir, add_str(&dir, "a", 1));
 	b = mfs_dirent_pos(&dir, add_str(&dir, "b", 2));
 	ck_assert_uint_gt(b, a);
-	remove_str(&dir, "b"); /* the last slot: dropped outright, not tombstoned */
+	remove_str(&dir, "b"); /* the last entry, and marked: its mark goes too */
 	c = mfs_dirent_pos(&dir, add_str(&dir, "b", 2));
 	ck_assert_uint_gt(c, b);
 	remove_str(&dir, "a");
-	remove_str(&dir, "b"); /* now empty: slot array released */
+	remove_str(&dir, "b"); /* now empty: mark array released */
 	ck_assert_uint_eq(mfs_dir_count(&dir), 0);
 	d = mfs_dirent_pos(&dir, add_str(&dir, "a", 1));
 	ck_assert_uint_gt(d, c);
@@ -286,7 +286,7 @@ START_TEST(cursor_survives_removal_of_the_entry_it_points_at)
 }
 END_TEST
 
-START_TEST(cursor_survives_compaction_of_its_position)
+START_TEST(cursor_survives_the_removal_of_its_entry_and_of_the_marks_around_it)
 {
 	struct mfs_dir dir;
 	uint64_t cursor;
@@ -298,10 +298,10 @@ START_TEST(cursor_survives_compaction_of_its_position)
 	cursor = mfs_dirent_pos(&dir, find_nth(&dir, 50));
 	for (size_t i = 0; i <= 80; i++)
 		remove_nth(&dir, i);
-	/* 81 removed of 100: the array was compacted and the cursor's slot is gone. */
-	ck_assert_uint_lt(dir.nslots, 100);
-	for (size_t i = 0; i < dir.nslots; i++)
-		ck_assert_uint_ne(dir.slots[i].pos, cursor);
+	/* 81 removed of 100: the marks were laid out afresh, none is at the cursor. */
+	ck_assert_uint_le(dir.nmarks, 2);
+	for (size_t i = 0; i < dir.nmarks; i++)
+		ck_assert_uint_ne(dir.marks[i].pos, cursor);
 	e = mfs_dir_next(&dir, cursor);
 	ck_assert_ptr_eq(e, find_nth(&dir, 81));
 	assert_consistent(&dir);
@@ -326,7 +326,7 @@ END_TEST
 /*
  * Stable entries ("s") stay for the whole listing; between every two steps
  * some volatile entries ("v", listed or not) are removed and new ones added,
- * enough to compact the array several times.  Each stable entry must come
+ * enough to lay the marks out afresh several times.  Each stable entry must come
  * out exactly once, and nothing twice.
  */
 START_TEST(entry_present_for_whole_listing_is_returned_once_while_others_are_removed)
@@ -335,7 +335,7 @@ START_TEST(entry_present_for_whole_listing_is_returned_once_while_others_are_rem
 	struct mfs_dir dir;
 	unsigned *seen_stable = calloc(NSTABLE, sizeof(unsigned));
 	uint64_t rng = 0x9e3779b97f4a7c15u, last = 0;
-	size_t next_vol = 0, compactions = 0, prev_nslots = 0;
+	size_t next_vol = 0, remarks = 0, prev_nmarks = 0;
 	char name[32];
 
 	mfs_dir_init(&dir);
@@ -364,22 +364,22 @@ START_TEST(entry_present_for_whole_listing_is_returned_once_while_others_are_rem
 			snprintf(name, sizeof(name), "v%zu", next_vol++);
 			add_str(&dir, name, 1);
 		}
-		if (dir.nslots + 1 < prev_nslots)
-			compactions++;
-		prev_nslots = dir.nslots;
+		if (dir.nmarks + 1 < prev_nmarks)
+			remarks++;
+		prev_nmarks = dir.nmarks;
 		assert_consistent(&dir);
 	}
 	for (size_t i = 0; i < NSTABLE; i++)
 		ck_assert_msg(seen_stable[i] == 1, "s%zu listed %u times", i, seen_stable[i]);
-	ck_assert_uint_ge(compactions, 2);
+	ck_assert_uint_ge(remarks, 2);
 	free(seen_stable);
 	mfs_dir_free(&dir);
 }
 END_TEST
 
-/* ---- compaction and memory ---- */
+/* ---- marks and memory ---- */
 
-START_TEST(compaction_keeps_positions)
+START_TEST(removals_keep_positions_and_order)
 {
 	struct mfs_dir dir;
 	uint64_t pos[100];
@@ -392,8 +392,7 @@ START_TEST(compaction_keeps_positions)
 		if (i % 4 != 3)
 			remove_nth(&dir, i);
 	ck_assert_uint_eq(mfs_dir_count(&dir), 25);
-	ck_assert_uint_le(dir.nslots - dir.nlive, dir.nlive);
-	ck_assert_uint_lt(dir.nslots, 100);
+	ck_assert_uint_le(dir.nmarks, 2 * (dir.nlive / MFS_DIR_MARK_EVERY) + 2);
 	for (size_t i = 3; i < 100; i += 4)
 		ck_assert_uint_eq(mfs_dirent_pos(&dir, find_nth(&dir, i)), pos[i]);
 	/* And the listing still runs in the order the entries were added. */
@@ -408,17 +407,18 @@ START_TEST(compaction_keeps_positions)
 }
 END_TEST
 
-START_TEST(tombstones_never_outnumber_live_entries)
+START_TEST(marks_never_outnumber_what_the_entries_need)
 {
 	struct mfs_dir dir;
 
 	mfs_dir_init(&dir);
 	for (size_t i = 0; i < 1000; i++)
 		add_nth(&dir, i);
-	/* Remove from the front, where tombstones cannot be trimmed off the end. */
+	/* Remove from the front: every removal passes the head's mark on. */
 	for (size_t i = 0; i < 999; i++) {
 		remove_nth(&dir, i);
-		ck_assert_uint_le(dir.nslots - dir.nlive, dir.nlive);
+		ck_assert_uint_le(dir.nmarks, 2 * (dir.nlive / MFS_DIR_MARK_EVERY) + 2);
+		ck_assert_ptr_eq(dir.marks[0].entry, dir.by_name);
 	}
 	ck_assert_uint_eq(count_listing(&dir), 1);
 	assert_consistent(&dir);
@@ -426,21 +426,22 @@ START_TEST(tombstones_never_outnumber_live_entries)
 }
 END_TEST
 
-START_TEST(slot_array_shrinks_after_mass_removal_and_is_released_when_empty)
+START_TEST(mark_array_shrinks_after_mass_removal_and_is_released_when_empty)
 {
 	struct mfs_dir dir;
 
 	mfs_dir_init(&dir);
 	for (size_t i = 0; i < 10000; i++)
 		add_nth(&dir, i);
-	ck_assert_uint_ge(dir.cap, 10000);
+	ck_assert_uint_ge(dir.cap, 10000 / MFS_DIR_MARK_EVERY);
+	ck_assert_uint_le(dir.cap, 2 * (10000 / MFS_DIR_MARK_EVERY + 1));
 	for (size_t i = 0; i < 9990; i++)
 		remove_nth(&dir, i);
-	ck_assert_uint_le(dir.cap, 64);
+	ck_assert_uint_le(dir.cap, 8);
 	assert_consistent(&dir);
 	for (size_t i = 9990; i < 10000; i++)
 		remove_nth(&dir, i);
-	ck_assert_ptr_null(dir.slots);
+	ck_assert_ptr_null(dir.marks);
 	ck_assert_uint_eq(dir.cap, 0);
 	ck_assert_ptr_null(dir.by_name);
 	assert_consistent(&dir);
@@ -480,26 +481,33 @@ START_TEST(check_reports_views_that_disagree)
 		add_nth(&dir, i);
 	e = find_nth(&dir, 5);
 
-	/* an entry that names another slot as its own */
-	saved = e->slot;
-	e->slot = (uint32_t)(saved + 1);
+	/* an entry out of position order */
+	saved = e->pos;
+	e->pos = mfs_dirent_pos(&dir, find_nth(&dir, 4));
 	ck_assert_int_eq(mfs_dir_check(&dir, &why), -EUCLEAN);
 	ck_assert_ptr_nonnull(why);
-	e->slot = (uint32_t)saved;
+	e->pos = saved;
 
-	saved = dir.slots[6].pos;
-	dir.slots[6].pos = dir.slots[5].pos;
+	/* a mark whose position is not its entry's */
+	saved = dir.marks[0].pos;
+	dir.marks[0].pos++;
 	ck_assert_int_eq(mfs_dir_check(&dir, &why), -EUCLEAN);
-	dir.slots[6].pos = saved;
+	dir.marks[0].pos = saved;
+
+	/* a mark naming an entry the search would not find it at */
+	ck_assert_uint_ge(dir.nmarks, 1);
+	dir.marks[0].entry = e;
+	ck_assert_int_eq(mfs_dir_check(&dir, &why), -EUCLEAN);
+	dir.marks[0].entry = dir.by_name;
 
 	dir.nlive++;
 	ck_assert_int_eq(mfs_dir_check(&dir, &why), -EUCLEAN);
 	dir.nlive--;
 
-	/* An entry the slots still show but the hash no longer has. */
-	HASH_DELETE(hh, dir.by_name, e);
+	/* an entry the hash finds under another name than its own */
+	e->name[0] ^= 1;
 	ck_assert_int_eq(mfs_dir_check(&dir, &why), -EUCLEAN);
-	HASH_ADD_KEYPTR(hh, dir.by_name, e->name, e->namelen, e);
+	e->name[0] ^= 1;
 
 	assert_consistent(&dir);
 	mfs_dir_free(&dir);
@@ -535,7 +543,7 @@ START_TEST(million_entries_add_find_remove)
 	for (size_t k = N / 2; k < N; k++)
 		remove_nth(&dir, (k * stride) % N);
 	ck_assert_uint_eq(mfs_dir_count(&dir), 0);
-	ck_assert_ptr_null(dir.slots);
+	ck_assert_ptr_null(dir.marks);
 	assert_consistent(&dir);
 	mfs_dir_free(&dir);
 }
@@ -627,7 +635,7 @@ START_TEST(random_operations_agree_with_a_reference_model)
 	static struct model m;
 	struct mfs_dir dir;
 	uint64_t rng = 0x2545f4914f6cdd1du;
-	/* Phases: grow, churn, drain to empty, grow again: every path of the slot array. */
+	/* Phases: grow, churn, drain to empty, grow again: every path of the marks. */
 	const unsigned add_pct[] = {80, 50, 5, 90, 30, 50};
 
 	model_init(&m, &rng);
@@ -781,7 +789,7 @@ START_TEST(failed_first_table_allocation_leaves_the_directory_empty)
 	mfs_dir_init(&dir);
 	mfs_alloc_fail_at(0, 0);
 	add_str(&dir, "probe", 1);
-	total = mfs_alloc_count(); /* entry, slot array, table, buckets */
+	total = mfs_alloc_count(); /* entry, mark array, table, buckets */
 	ck_assert_uint_ge(total, 4);
 	mfs_dir_free(&dir);
 
@@ -882,15 +890,15 @@ static Suite *dir_suite(void)
 	tcase_add_test(basics, names_of_255_bytes_and_arbitrary_bytes_are_kept_exactly);
 	tcase_add_test(basics, positions_strictly_increase_and_are_never_reused);
 	tcase_add_test(basics, removed_entry_is_gone_and_others_stay);
-	tcase_add_test(basics, compaction_keeps_positions);
-	tcase_add_test(basics, tombstones_never_outnumber_live_entries);
-	tcase_add_test(basics, slot_array_shrinks_after_mass_removal_and_is_released_when_empty);
+	tcase_add_test(basics, removals_keep_positions_and_order);
+	tcase_add_test(basics, marks_never_outnumber_what_the_entries_need);
+	tcase_add_test(basics, mark_array_shrinks_after_mass_removal_and_is_released_when_empty);
 	tcase_add_test(basics, free_releases_everything_and_leaves_a_reusable_directory);
 	tcase_add_test(basics, check_reports_views_that_disagree);
 	suite_add_tcase(s, basics);
 
 	tcase_add_test(cursors, cursor_survives_removal_of_the_entry_it_points_at);
-	tcase_add_test(cursors, cursor_survives_compaction_of_its_position);
+	tcase_add_test(cursors, cursor_survives_the_removal_of_its_entry_and_of_the_marks_around_it);
 	tcase_add_test(cursors, cursor_past_every_position_gives_the_end);
 	tcase_add_test(cursors,
 		       entry_present_for_whole_listing_is_returned_once_while_others_are_removed);
