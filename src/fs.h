@@ -12,6 +12,7 @@
  *  - nlookup: references the caller holds.  Every call that returns an entry
  *             (lookup, create, mknod, mkdir, symlink, link, readdir with plus
  *             for each entry but "." and "..") adds one; mfs_forget drops them.
+ *             The count stops at 2^32 - 1: an inode that reaches it stays.
  *  - nopen:   open handles (mfs_open / mfs_create / mfs_opendir add one,
  *             mfs_release / mfs_releasedir drop one).
  * The root is never freed before mfs_fs_destroy().
