@@ -29,7 +29,7 @@
 
 /*
  * A timestamp in 12 bytes: a struct timespec takes 16 with its padding and
- * every inode has four (with them the inode fits malloc's 144-byte class).
+ * every inode has four (with them the inode fits malloc's 128-byte class).
  * Read and written whole through mfs_time_get() / mfs_time_set().
  */
 struct mfs_time {
