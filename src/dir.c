@@ -249,7 +249,7 @@ static int add_entry(struct mfs_dir *dir, const char *name, size_t namelen,
 	memcpy(e->name, name, namelen);
 	e->name[namelen] = '\0';
 
-	/* Mark room first: a grown array is harmless if the hash then fails, a hash entry is not. */
+	/* Mark room first: a grown array is harmless if the hash fails, a hash entry is not. */
 	err = mark ? reserve_mark(dir) : 0;
 	if (err == 0)
 		err = add_to_hash(dir, e);
@@ -324,9 +324,8 @@ struct mfs_dirent *mfs_dir_next(const struct mfs_dir *dir, uint64_t pos)
 	return e;
 }
 
-struct mfs_dirent *mfs_dir_after(const struct mfs_dir *dir, const struct mfs_dirent *e)
+struct mfs_dirent *mfs_dir_after(const struct mfs_dirent *e)
 {
-	(void)dir;
 	return next_of(e);
 }
 

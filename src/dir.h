@@ -47,8 +47,9 @@ struct mfs_dirent {
 		struct mfs_inode *inode; /* real entry: its inode (not owned) */
 		uint64_t stub_ino;       /* stub: the number its inode will have */
 	};
-	/* Its readdir position.  76 bytes come before the name: an entry
-	 * with a name of up to 11 bytes fits malloc's 96-byte class. */
+	/* Its readdir position: unique in its directory, never reused there.
+	 * 76 bytes come before the name: an entry with a name of up to 11
+	 * bytes fits malloc's 96-byte class. */
 	uint64_t pos;
 	uint16_t namelen;   /* 1..MFS_NAME_MAX */
 	uint8_t stub_type;  /* 0: real entry; stub: its S_IFMT >> 12 (never 0) */
@@ -75,7 +76,7 @@ static inline void mfs_dirent_set_inode(struct mfs_dirent *e, struct mfs_inode *
 	e->stub_layer = 0;
 }
 
-/* A mark's gap: at most this many steps along the list from a mark to any position before the next. */
+/* At most this many steps along the list lead from a mark to any entry before the next mark. */
 #define MFS_DIR_MARK_EVERY 32
 
 /* An entry a search for a position may start from (dir.c). */
@@ -93,13 +94,6 @@ struct mfs_dir {
 	uint64_t next_pos;	    /* position the next entry gets */
 	unsigned since_mark;	    /* entries added since the last mark went to the end */
 };
-
-/* e's readdir position: unique in its directory, never reused there. */
-static inline uint64_t mfs_dirent_pos(const struct mfs_dir *dir, const struct mfs_dirent *e)
-{
-	(void)dir;
-	return e->pos;
-}
 
 void mfs_dir_init(struct mfs_dir *dir);
 
@@ -140,11 +134,11 @@ void mfs_dir_remove(struct mfs_dir *dir, struct mfs_dirent *entry);
 struct mfs_dirent *mfs_dir_next(const struct mfs_dir *dir, uint64_t pos);
 
 /*
- * The live entry after e (an entry of dir), or NULL at the end: what
- * mfs_dir_next(dir, mfs_dirent_pos(dir, e)) returns, one step along the
- * list, so a whole listing costs O(n).
+ * The live entry after e, or NULL at the end: what mfs_dir_next(dir, e->pos)
+ * returns for e's directory, one step along the list, so a whole listing
+ * costs O(n).
  */
-struct mfs_dirent *mfs_dir_after(const struct mfs_dir *dir, const struct mfs_dirent *e);
+struct mfs_dirent *mfs_dir_after(const struct mfs_dirent *e);
 
 /* Check both views agree.  0, or -EUCLEAN with a description in why. */
 int mfs_dir_check(const struct mfs_dir *dir, const char **why);

@@ -251,7 +251,7 @@ static const char *check_inode(struct mfs_fs *fs, struct mfs_inode *inode,
 		return "removed directory still has entries";
 	struct link_count *self = count_for(counts, inode, oom);
 	for (struct mfs_dirent *e = mfs_dir_next(&inode->u.dir->entries, 0); e;
-	     e = mfs_dir_after(&inode->u.dir->entries, e)) {
+	     e = mfs_dir_after(e)) {
 		if (mfs_dirent_is_stub(e)) {
 			if (!inode->ovl)
 				return "a directory not from lower holds a stub";

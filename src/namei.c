@@ -619,14 +619,14 @@ static int fill_one(struct mfs_fs *fs, struct mfs_inode *inode, const char *name
 }
 
 /* A stub: its number and type, no attributes and no reference (fs.h). */
-static int fill_stub(const struct mfs_dirent *e, uint64_t pos, mfs_dir_fill fill, void *ctx)
+static int fill_stub(const struct mfs_dirent *e, mfs_dir_fill fill, void *ctx)
 {
 	struct stat st;
 
 	memset(&st, 0, sizeof(st));
 	st.st_ino = e->stub_ino;
 	st.st_mode = mfs_dirent_stub_mode(e);
-	return fill(ctx, e->name, &st, pos);
+	return fill(ctx, e->name, &st, e->pos);
 }
 
 int mfs_readdir(struct mfs_fs *fs, uint64_t ino, uint64_t off, int plus, mfs_dir_fill fill,
@@ -634,23 +634,20 @@ int mfs_readdir(struct mfs_fs *fs, uint64_t ino, uint64_t off, int plus, mfs_dir
 {
 	struct mfs_inode *dir;
 	struct mfs_dirent *e;
-	struct mfs_dir *entries;
 	int err;
 
 	ns_read(fs);
 	err = get_dir(fs, ino, &dir);
 	if (err)
 		goto out;
-	entries = &dir->u.dir->entries;
 	if (off < 1 && fill_one(fs, dir, ".", 1, plus, 1, fill, ctx))
 		goto out;
 	/* a removed directory's parent may be gone: ".." is itself then */
 	if (off < 2 && fill_one(fs, dir->nlink ? dir->u.dir->parent : dir, "..", 2, plus, 1, fill, ctx))
 		goto out;
-	for (e = mfs_dir_next(entries, off < 2 ? 2 : off); e; e = mfs_dir_after(entries, e)) {
-		uint64_t pos = mfs_dirent_pos(entries, e);
-		if (mfs_dirent_is_stub(e) ? fill_stub(e, pos, fill, ctx)
-					  : fill_one(fs, e->inode, e->name, pos, plus, 0, fill, ctx))
+	for (e = mfs_dir_next(&dir->u.dir->entries, off < 2 ? 2 : off); e; e = mfs_dir_after(e)) {
+		if (mfs_dirent_is_stub(e) ? fill_stub(e, fill, ctx)
+					  : fill_one(fs, e->inode, e->name, e->pos, plus, 0, fill, ctx))
 			break;
 	}
 out:

@@ -99,11 +99,11 @@ static size_t count_listing(const struct mfs_dir *dir)
 	size_t n = 0;
 	uint64_t last = 0;
 
-	for (struct mfs_dirent *e = mfs_dir_next(dir, 0); e; e = mfs_dir_next(dir, mfs_dirent_pos(dir, e))) {
-		require(mfs_dirent_pos(dir, e) > last);
+	for (struct mfs_dirent *e = mfs_dir_next(dir, 0); e; e = mfs_dir_next(dir, e->pos)) {
+		require(e->pos > last);
 		/* the O(1) successor the listings use is the searched one */
-		require(mfs_dir_after(dir, e) == mfs_dir_next(dir, mfs_dirent_pos(dir, e)));
-		last = mfs_dirent_pos(dir, e);
+		require(mfs_dir_after(e) == mfs_dir_next(dir, e->pos));
+		last = e->pos;
 		n++;
 	}
 	return n;
@@ -142,13 +142,13 @@ START_TEST(added_entry_is_found_with_its_inode_and_the_first_position)
 	e = add_str(&dir, "hello", 7);
 	ck_assert_ptr_eq(find_str(&dir, "hello"), e);
 	ck_assert_ptr_eq(e->inode, fake_inode(7));
-	ck_assert_uint_eq(mfs_dirent_pos(&dir, e), MFS_DIR_FIRST_POS);
+	ck_assert_uint_eq(e->pos, MFS_DIR_FIRST_POS);
 	ck_assert_uint_eq(e->namelen, 5);
 	ck_assert_str_eq(e->name, "hello");
 	ck_assert_uint_eq(mfs_dir_count(&dir), 1);
 	ck_assert_ptr_eq(mfs_dir_next(&dir, 0), e);
 	ck_assert_ptr_eq(mfs_dir_next(&dir, 2), e);
-	ck_assert_ptr_null(mfs_dir_next(&dir, mfs_dirent_pos(&dir, e)));
+	ck_assert_ptr_null(mfs_dir_next(&dir, e->pos));
 	assert_consistent(&dir);
 	mfs_dir_free(&dir);
 }
@@ -212,16 +212,16 @@ START_TEST(positions_strictly_increase_and_are_never_reused)
 	uint64_t a, b, c, d;
 
 	mfs_dir_init(&dir);
-	a = mfs_dirent_pos(&dir, add_str(&dir, "a", 1));
-	b = mfs_dirent_pos(&dir, add_str(&dir, "b", 2));
+	a = (add_str(&dir, "a", 1))->pos;
+	b = (add_str(&dir, "b", 2))->pos;
 	ck_assert_uint_gt(b, a);
 	remove_str(&dir, "b"); /* the last entry, and marked: its mark goes too */
-	c = mfs_dirent_pos(&dir, add_str(&dir, "b", 2));
+	c = (add_str(&dir, "b", 2))->pos;
 	ck_assert_uint_gt(c, b);
 	remove_str(&dir, "a");
 	remove_str(&dir, "b"); /* now empty: mark array released */
 	ck_assert_uint_eq(mfs_dir_count(&dir), 0);
-	d = mfs_dirent_pos(&dir, add_str(&dir, "a", 1));
+	d = (add_str(&dir, "a", 1))->pos;
 	ck_assert_uint_gt(d, c);
 	assert_consistent(&dir);
 	mfs_dir_free(&dir);
@@ -269,16 +269,16 @@ START_TEST(cursor_survives_removal_of_the_entry_it_points_at)
 
 	e = mfs_dir_next(&dir, 0);
 	ck_assert_str_eq(e->name, "a");
-	cursor = mfs_dirent_pos(&dir, e);
+	cursor = e->pos;
 	mfs_dir_remove(&dir, e);
 	e = mfs_dir_next(&dir, cursor);
 	ck_assert_str_eq(e->name, "b");
-	cursor = mfs_dirent_pos(&dir, e);
+	cursor = e->pos;
 	mfs_dir_remove(&dir, e);
 	remove_str(&dir, "c"); /* the next one too: the cursor skips both */
 	e = mfs_dir_next(&dir, cursor);
 	ck_assert_str_eq(e->name, "d");
-	cursor = mfs_dirent_pos(&dir, e);
+	cursor = e->pos;
 	mfs_dir_remove(&dir, e);
 	ck_assert_ptr_null(mfs_dir_next(&dir, cursor));
 	assert_consistent(&dir);
@@ -295,7 +295,7 @@ START_TEST(cursor_survives_the_removal_of_its_entry_and_of_the_marks_around_it)
 	mfs_dir_init(&dir);
 	for (size_t i = 0; i < 100; i++)
 		add_nth(&dir, i);
-	cursor = mfs_dirent_pos(&dir, find_nth(&dir, 50));
+	cursor = (find_nth(&dir, 50))->pos;
 	for (size_t i = 0; i <= 80; i++)
 		remove_nth(&dir, i);
 	/* 81 removed of 100: the marks were laid out afresh, none is at the cursor. */
@@ -348,8 +348,8 @@ START_TEST(entry_present_for_whole_listing_is_returned_once_while_others_are_rem
 		add_str(&dir, name, 1);
 	}
 	for (struct mfs_dirent *e = mfs_dir_next(&dir, 0); e; e = mfs_dir_next(&dir, last)) {
-		ck_assert_uint_gt(mfs_dirent_pos(&dir, e), last);
-		last = mfs_dirent_pos(&dir, e);
+		ck_assert_uint_gt(e->pos, last);
+		last = e->pos;
 		if (e->name[0] == 's')
 			seen_stable[atoi(e->name + 1)]++;
 		/* Remove up to 8 random volatile entries, including possibly e itself. */
@@ -387,18 +387,18 @@ START_TEST(removals_keep_positions_and_order)
 
 	mfs_dir_init(&dir);
 	for (size_t i = 0; i < 100; i++)
-		pos[i] = mfs_dirent_pos(&dir, add_nth(&dir, i));
+		pos[i] = (add_nth(&dir, i))->pos;
 	for (size_t i = 0; i < 100; i++)
 		if (i % 4 != 3)
 			remove_nth(&dir, i);
 	ck_assert_uint_eq(mfs_dir_count(&dir), 25);
 	ck_assert_uint_le(dir.nmarks, 2 * (dir.nlive / MFS_DIR_MARK_EVERY) + 2);
 	for (size_t i = 3; i < 100; i += 4)
-		ck_assert_uint_eq(mfs_dirent_pos(&dir, find_nth(&dir, i)), pos[i]);
+		ck_assert_uint_eq((find_nth(&dir, i))->pos, pos[i]);
 	/* And the listing still runs in the order the entries were added. */
-	for (struct mfs_dirent *e = mfs_dir_next(&dir, 0); e; e = mfs_dir_next(&dir, mfs_dirent_pos(&dir, e))) {
+	for (struct mfs_dirent *e = mfs_dir_next(&dir, 0); e; e = mfs_dir_next(&dir, e->pos)) {
 		size_t i = (size_t)atol(e->name + 1);
-		ck_assert_uint_eq(mfs_dirent_pos(&dir, e), pos[i]);
+		ck_assert_uint_eq(e->pos, pos[i]);
 		ck_assert_uint_ge(i, prev);
 		prev = i;
 	}
@@ -483,7 +483,7 @@ START_TEST(check_reports_views_that_disagree)
 
 	/* an entry out of position order */
 	saved = e->pos;
-	e->pos = mfs_dirent_pos(&dir, find_nth(&dir, 4));
+	e->pos = (find_nth(&dir, 4))->pos;
 	ck_assert_int_eq(mfs_dir_check(&dir, &why), -EUCLEAN);
 	ck_assert_ptr_nonnull(why);
 	e->pos = saved;
@@ -531,7 +531,7 @@ START_TEST(million_entries_add_find_remove)
 	for (size_t i = 0; i < N; i++) {
 		struct mfs_dirent *e = find_nth(&dir, i);
 		require(e != NULL);
-		require(mfs_dirent_pos(&dir, e) == MFS_DIR_FIRST_POS + i);
+		require(e->pos == MFS_DIR_FIRST_POS + i);
 	}
 	ck_assert_uint_eq(count_listing(&dir), N);
 	assert_consistent(&dir);
@@ -595,10 +595,10 @@ static void model_step(struct model *m, struct mfs_dir *dir, uint64_t *rng, unsi
 
 	require((e != NULL) == m->present[i]);
 	if (e)
-		require(mfs_dirent_pos(dir, e) == m->pos[i]);
+		require(e->pos == m->pos[i]);
 	if (op < add_pct && !m->present[i]) {
 		require(mfs_dir_add(dir, m->name[i], m->len[i], fake_inode(i), &e) == 0);
-		require(mfs_dirent_pos(dir, e) == m->next_pos);
+		require(e->pos == m->next_pos);
 		m->present[i] = 1;
 		m->pos[i] = m->next_pos++;
 		m->count++;
@@ -618,8 +618,8 @@ static void model_step(struct model *m, struct mfs_dir *dir, uint64_t *rng, unsi
 			require(got == mfs_dir_find(dir, m->name[want], m->len[want]));
 		/* and from that entry on, the O(1) successor steps as the model does */
 		if (got) {
-			long after = model_next(m, mfs_dirent_pos(dir, got));
-			struct mfs_dirent *next = mfs_dir_after(dir, got);
+			long after = model_next(m, got->pos);
+			struct mfs_dirent *next = mfs_dir_after(got);
 			if (after < 0)
 				require(next == NULL);
 			else
@@ -670,10 +670,10 @@ static void snapshot_take(const struct mfs_dir *dir, struct snapshot *s)
 	s->names = malloc((s->n + 1) * sizeof(*s->names));
 	s->pos = malloc((s->n + 1) * sizeof(*s->pos));
 	s->inodes = malloc((s->n + 1) * sizeof(*s->inodes));
-	for (struct mfs_dirent *e = mfs_dir_next(dir, 0); e; e = mfs_dir_next(dir, mfs_dirent_pos(dir, e)), i++) {
+	for (struct mfs_dirent *e = mfs_dir_next(dir, 0); e; e = mfs_dir_next(dir, e->pos), i++) {
 		ck_assert_uint_lt(i, s->n);
 		memcpy(s->names[i], e->name, e->namelen + 1u);
-		s->pos[i] = mfs_dirent_pos(dir, e);
+		s->pos[i] = e->pos;
 		s->inodes[i] = e->inode;
 	}
 	ck_assert_uint_eq(i, s->n);
