@@ -205,7 +205,7 @@ summarize() {
 		if [[ -s $dir/load.log ]]; then
 			echo
 			echo "Load average (1, 5, 15 min) at the start of each turn:" \
-				"$(awk '{ print $NF }' "$dir/load.log" | sort -g |
+				"$(awk '{ print $(NF - 2) }' "$dir/load.log" | sort -g |
 				awk '{ v[NR] = $1 } END { printf "1-min min %s, median %s, max %s", v[1], v[int((NR + 1) / 2)], v[NR] }')"
 		fi
 		echo
