@@ -12,6 +12,10 @@
  *    Everywhere else a chunk is full or unwritten (which reads as one run of zeros), so a range
  *    needs at most one iovec per chunk plus one: what mfs_data_iov_max() promises.
  *
+ * A file whose only chunk is chunk 0 (every file of up to 4 KiB) keeps no node at all: struct
+ * mfs_data points at the chunk itself, tagged in its low bit, and a public function that loads
+ * such a tree works on a node in its own stack frame instead (struct tree's `lone`).
+ *
  * Walks are iterative; the only recursion is mfs_data_check's, bounded by the height.
  */
 #include "data.h"
@@ -19,6 +23,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -30,6 +35,8 @@
 #define CHUNK_MASK ((uint64_t)MFS_CHUNK_SIZE - 1)
 #define MAX_HEIGHT 9
 #define MIN_CAP 64u
+/* Set in mfs_data.root when it points at a lone chunk 0 rather than a node (malloc aligns to 16). */
+#define LONE_TAG ((uintptr_t)1)
 /* Offsets are clamped here (2^63): no byte at or past it can exist. */
 #define OFFSET_LIMIT (MFS_MAX_FILE_SIZE + 1)
 
@@ -59,31 +66,96 @@ struct node {
  * the struct mfs_data it was given, works on the copy, and stores it back if
  * it changed anything: the height and count go into whatever node is the
  * root by then.  An empty tree (no root) has height 0 and no chunks.
+ *
+ * A stored lone chunk 0 loads as `lone`, a leaf holding just that chunk,
+ * and the root points at it.  While it does, only its slot 0 may be used:
+ * add_chunk() and raise_root() move it to a real node (lone_to_node())
+ * before they put anything next to it or above it, so that storing never
+ * needs memory, and prune() never frees it.  tree_store() turns any root
+ * leaf holding only chunk 0 back into a tagged chunk pointer.
  */
 struct tree {
-	void *root;	  /* struct node *, or NULL */
+	void *root;	  /* struct node * (maybe &lone), or NULL */
 	unsigned height;  /* levels; 0 = empty */
 	uint64_t nchunks; /* chunks present (each counts MFS_CHUNK_SIZE) */
+	struct node lone; /* valid only while root points at it */
 };
 
-static struct tree tree_load(const struct mfs_data *d)
+static bool is_lone(const void *root)
+{
+	return (uintptr_t)root & LONE_TAG;
+}
+
+static struct chunk *lone_chunk(const void *root)
+{
+	return (struct chunk *)((uintptr_t)root & ~LONE_TAG);
+}
+
+/* Start t->lone as an empty leaf, the root of a tree of height 1. */
+static void lone_start(struct tree *t)
+{
+	memset(&t->lone, 0, sizeof(t->lone));
+	t->root = &t->lone;
+	t->height = 1;
+}
+
+static void tree_load(const struct mfs_data *d, struct tree *t)
 {
 	const struct node *root = d->root;
 
-	if (!root)
-		return (struct tree){0};
-	return (struct tree){.root = d->root, .height = root->height, .nchunks = root->nchunks};
+	if (!root) {
+		t->root = NULL;
+		t->height = 0;
+		t->nchunks = 0;
+	} else if (is_lone(root)) {
+		lone_start(t);
+		t->lone.slot[0] = lone_chunk(root);
+		t->lone.count = 1;
+		t->nchunks = 1;
+	} else {
+		t->root = d->root;
+		t->height = root->height;
+		t->nchunks = root->nchunks;
+	}
 }
 
-static void tree_store(struct mfs_data *d, const struct tree *t)
+static void tree_store(struct mfs_data *d, struct tree *t)
 {
 	struct node *root = t->root;
 
-	d->root = root;
+	if (root && t->height == 1 && root->count == 1 && root->slot[0]) {
+		d->root = (void *)((uintptr_t)root->slot[0] | LONE_TAG);
+		if (root != &t->lone)
+			mfs_free(root);
+		t->root = NULL; /* t is spent */
+		return;
+	}
+	d->root = root; /* never &t->lone here: it only ever holds chunk 0 (above) */
 	if (root) {
 		root->height = t->height;
 		root->nchunks = t->nchunks;
 	}
+}
+
+/* Move t->lone, if it is the root, into a node of its own: 0 or -ENOMEM (nothing changed). */
+static int lone_to_node(struct tree *t)
+{
+	struct node *n;
+
+	if (t->root != &t->lone)
+		return 0;
+	n = mfs_malloc(sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	memcpy(n, &t->lone, sizeof(*n));
+	t->root = n;
+	return 0;
+}
+
+static void node_free(struct tree *t, struct node *n)
+{
+	if (n != &t->lone)
+		mfs_free(n);
 }
 
 /* Remembers the leaf of the last chunk looked up, so walking a range descends once per leaf. */
@@ -203,7 +275,7 @@ static void lower_root(struct tree *d)
 			break;
 		d->root = root->slot[0];
 		d->height--;
-		mfs_free(root);
+		node_free(d, root);
 	}
 }
 
@@ -229,7 +301,7 @@ static void prune(struct tree *d, uint64_t idx)
 		n = level > 1 ? n->slot[slot_of(idx, level)] : NULL;
 	}
 	for (unsigned level = low; path[level]->count == 0; level++) {
-		mfs_free(path[level]);
+		node_free(d, path[level]);
 		if (level == d->height) {
 			d->root = NULL;
 			d->height = 0;
@@ -249,8 +321,11 @@ static int raise_root(struct tree *d, unsigned height)
 		return 0;
 	}
 	while (d->height < height) {
-		struct node *root = mfs_calloc(1, sizeof(*root));
+		struct node *root;
 
+		if (lone_to_node(d))
+			return -ENOMEM;
+		root = mfs_calloc(1, sizeof(*root));
 		if (!root)
 			return -ENOMEM;
 		root->slot[0] = d->root;
@@ -272,6 +347,12 @@ static int leaf_get(struct tree *d, uint64_t idx, struct node **leafp)
 		ret = raise_root(d, height_for(idx));
 		if (ret)
 			goto out;
+	}
+	if (!d->root && idx == 0) {
+		/* The file's first chunk is chunk 0: no node until another comes. */
+		lone_start(d);
+		*leafp = d->root;
+		return 0;
 	}
 	for (unsigned level = d->height;; level--) {
 		if (!*link) {
@@ -322,6 +403,12 @@ static int add_chunk(struct tree *d, struct mfs_space *sp, struct cursor *cur, u
 		if (ret)
 			goto out;
 		cur->leaf = leaf;
+	}
+	if (leaf == &d->lone && idx != 0) {
+		ret = lone_to_node(d);
+		if (ret)
+			goto out;
+		leaf = cur->leaf = d->root;
 	}
 	leaf->slot[idx & FANOUT_MASK] = c;
 	leaf->count++;
@@ -992,18 +1079,23 @@ void mfs_data_init(struct mfs_data *d)
 
 uint64_t mfs_data_chunks(const struct mfs_data *d)
 {
-	return tree_load(d).nchunks;
+	const struct node *root = d->root;
+
+	return !root ? 0 : is_lone(root) ? 1 : root->nchunks;
 }
 
 unsigned mfs_data_height(const struct mfs_data *d)
 {
-	return tree_load(d).height;
+	const struct node *root = d->root;
+
+	return !root ? 0 : is_lone(root) ? 1 : root->height;
 }
 
 void mfs_data_free(struct mfs_data *d, struct mfs_space *sp)
 {
-	struct tree t = tree_load(d);
+	struct tree t;
 
+	tree_load(d, &t);
 	tree_free(&t, sp);
 	tree_store(d, &t);
 }
@@ -1011,24 +1103,28 @@ void mfs_data_free(struct mfs_data *d, struct mfs_space *sp)
 int mfs_data_read_iov(const struct mfs_data *d, uint64_t off, size_t len, struct iovec *iov,
 		      int max_iov)
 {
-	struct tree t = tree_load(d);
+	struct tree t;
 
+	tree_load(d, &t);
 	return tree_read_iov(&t, off, len, iov, max_iov);
 }
 
 void mfs_data_read(const struct mfs_data *d, uint64_t off, void *buf, size_t len)
 {
-	struct tree t = tree_load(d);
+	struct tree t;
 
+	tree_load(d, &t);
 	tree_read(&t, off, buf, len);
 }
 
 int mfs_data_write_iov(struct mfs_data *d, struct mfs_space *sp, uint64_t off, size_t len,
 		       struct iovec *iov, int max_iov)
 {
-	struct tree t = tree_load(d);
-	int ret = tree_write_iov(&t, sp, off, len, iov, max_iov);
+	struct tree t;
+	int ret;
 
+	tree_load(d, &t);
+	ret = tree_write_iov(&t, sp, off, len, iov, max_iov);
 	tree_store(d, &t);
 	return ret;
 }
@@ -1036,51 +1132,60 @@ int mfs_data_write_iov(struct mfs_data *d, struct mfs_space *sp, uint64_t off, s
 int mfs_data_write(struct mfs_data *d, struct mfs_space *sp, uint64_t off, const void *buf,
 		   size_t len)
 {
-	struct tree t = tree_load(d);
-	int ret = tree_write(&t, sp, off, buf, len);
+	struct tree t;
+	int ret;
 
+	tree_load(d, &t);
+	ret = tree_write(&t, sp, off, buf, len);
 	tree_store(d, &t);
 	return ret;
 }
 
 void mfs_data_truncate(struct mfs_data *d, struct mfs_space *sp, uint64_t new_size)
 {
-	struct tree t = tree_load(d);
+	struct tree t;
 
+	tree_load(d, &t);
 	tree_truncate(&t, sp, new_size);
 	tree_store(d, &t);
 }
 
 void mfs_data_punch(struct mfs_data *d, struct mfs_space *sp, uint64_t off, uint64_t len)
 {
-	struct tree t = tree_load(d);
+	struct tree t;
 
+	tree_load(d, &t);
 	tree_punch(&t, sp, off, len);
 	tree_store(d, &t);
 }
 
 int mfs_data_allocate(struct mfs_data *d, struct mfs_space *sp, uint64_t off, uint64_t len)
 {
-	struct tree t = tree_load(d);
-	int ret = tree_allocate(&t, sp, off, len);
+	struct tree t;
+	int ret;
 
+	tree_load(d, &t);
+	ret = tree_allocate(&t, sp, off, len);
 	tree_store(d, &t);
 	return ret;
 }
 
 int mfs_data_zero_range(struct mfs_data *d, struct mfs_space *sp, uint64_t off, uint64_t len)
 {
-	struct tree t = tree_load(d);
-	int ret = tree_zero_range(&t, sp, off, len);
+	struct tree t;
+	int ret;
 
+	tree_load(d, &t);
+	ret = tree_zero_range(&t, sp, off, len);
 	tree_store(d, &t);
 	return ret;
 }
 
 int64_t mfs_data_seek(const struct mfs_data *d, uint64_t size, uint64_t off, int whence)
 {
-	struct tree t = tree_load(d);
+	struct tree t;
 
+	tree_load(d, &t);
 	return tree_seek(&t, size, off, whence);
 }
 
@@ -1088,44 +1193,58 @@ int mfs_data_copy(struct mfs_data *dst, struct mfs_space *sp, uint64_t dst_off,
 		  const struct mfs_data *src, uint64_t src_off, uint64_t len)
 {
 	/* Within one file both sides must be the same tree: writing moves its root. */
-	struct tree td = tree_load(dst), ts = tree_load(src);
-	int ret = tree_copy(&td, sp, dst_off, dst == src ? &td : &ts, src_off, len);
+	struct tree td, ts;
+	int ret;
 
+	tree_load(dst, &td);
+	tree_load(src, &ts);
+	ret = tree_copy(&td, sp, dst_off, dst == src ? &td : &ts, src_off, len);
 	tree_store(dst, &td);
 	return ret;
 }
 
 int mfs_data_has(const struct mfs_data *d, uint64_t idx)
 {
-	struct tree t = tree_load(d);
+	struct tree t;
 
+	tree_load(d, &t);
 	return tree_has(&t, idx);
 }
 
 int mfs_data_is_written(const struct mfs_data *d, uint64_t idx)
 {
-	struct tree t = tree_load(d);
+	struct tree t;
 
+	tree_load(d, &t);
 	return tree_is_written(&t, idx);
 }
 
 int mfs_data_next(const struct mfs_data *d, uint64_t idx, int written_only, uint64_t *found)
 {
-	struct tree t = tree_load(d);
+	struct tree t;
 
+	tree_load(d, &t);
 	return tree_next(&t, idx, written_only, found);
 }
 
 uint64_t mfs_data_count(const struct mfs_data *d, uint64_t from, uint64_t to)
 {
-	struct tree t = tree_load(d);
+	struct tree t;
 
+	tree_load(d, &t);
 	return tree_count(&t, from, to);
 }
 
 int mfs_data_check(const struct mfs_data *d, const char **why)
 {
-	struct tree t = tree_load(d);
+	const struct node *root = d->root;
+	struct tree t;
 
+	if (root && !is_lone(root) && root->height == 1 && root->count == 1 && root->slot[0]) {
+		if (why)
+			*why = "a lone chunk 0 kept in a node";
+		return -EUCLEAN;
+	}
+	tree_load(d, &t);
 	return tree_check(&t, why);
 }

@@ -800,6 +800,7 @@ START_TEST(check_reports_a_wrong_chunk_count)
 	} *root;
 
 	write_byte(&d, 0, 1);
+	write_byte(&d, CS, 2); /* two chunks: a lone chunk 0 would have no node */
 	root = d.root;
 	ck_assert_uint_eq(root->height, mfs_data_height(&d));
 	ck_assert_uint_eq(root->nchunks, mfs_data_chunks(&d));
@@ -811,6 +812,101 @@ START_TEST(check_reports_a_wrong_chunk_count)
 	ck_assert_int_eq(mfs_data_check(&d, NULL), -EUCLEAN);
 	root->height--;
 	assert_consistent(&d);
+}
+END_TEST
+
+/*
+ * A file whose only chunk is chunk 0 keeps no node: its tree is the chunk.  A second chunk
+ * brings a node, and losing it again (truncate, punch) gives the node back.  Seen from outside
+ * as the contents, the chunk's identity (the iovec pointer does not move) and mfs_data_check.
+ */
+START_TEST(a_lone_chunk_0_needs_no_node_and_a_second_chunk_brings_one)
+{
+	unsigned char buf[200], got[200];
+	const void *p0;
+	struct iovec iov[3];
+
+	pattern(buf, sizeof(buf), 5);
+	write_ok(&d, 0, buf, 100);
+	ck_assert_uint_eq(mfs_data_height(&d), 1);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 1);
+	ck_assert_int_eq(mfs_data_read_iov(&d, 0, 100, iov, 3), 1);
+	p0 = iov[0].iov_base;
+	assert_accounted(&d);
+
+	/* more bytes into chunk 0: still one chunk, grown in place or moved, same contents */
+	write_ok(&d, 100, buf + 100, 100);
+	mfs_data_read(&d, 0, got, 200);
+	ck_assert_mem_eq(got, buf, 200);
+	assert_accounted(&d);
+
+	/* chunk 1, then chunk 64 (a second level): chunk 0 is filled out and stays where it is */
+	write_byte(&d, CS, 7);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 2);
+	assert_accounted(&d);
+	ck_assert_int_eq(mfs_data_read_iov(&d, 0, 200, iov, 3), 1);
+	p0 = iov[0].iov_base;
+	write_byte(&d, 64 * CS, 8);
+	ck_assert_uint_eq(mfs_data_height(&d), 2);
+	assert_accounted(&d);
+	ck_assert_int_eq(mfs_data_read_iov(&d, 0, 200, iov, 3), 1);
+	ck_assert_ptr_eq(iov[0].iov_base, p0);
+
+	/* back to chunk 0 alone: by punching, then by truncating */
+	mfs_data_punch(&d, &sp, 64 * CS, CS);
+	ck_assert_uint_eq(mfs_data_height(&d), 1);
+	mfs_data_punch(&d, &sp, CS, CS);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 1);
+	assert_accounted(&d);
+	write_byte(&d, 5 * CS, 9);
+	mfs_data_truncate(&d, &sp, 150);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 1);
+	assert_accounted(&d);
+	mfs_data_read(&d, 0, got, 150);
+	ck_assert_mem_eq(got, buf, 150);
+	ck_assert_uint_eq(read_byte(&d, 150), 0);
+
+	/* a file whose one chunk is not chunk 0 keeps its node; chunk 0 then joins it */
+	mfs_data_truncate(&d, &sp, 0);
+	ck_assert_ptr_null(d.root);
+	write_byte(&d, 3 * CS, 1);
+	assert_accounted(&d);
+	write_ok(&d, 0, buf, 10);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 2);
+	assert_accounted(&d);
+	mfs_data_punch(&d, &sp, 3 * CS, CS);
+	assert_accounted(&d); /* and the check says a lone chunk 0 was not left in a node */
+
+	/* fallocate and zero range of chunk 0 alone, and a copy out of and into such files */
+	mfs_data_truncate(&d, &sp, 0);
+	ck_assert_int_eq(mfs_data_allocate(&d, &sp, 0, 10), 0);
+	ck_assert_int_eq(mfs_data_is_written(&d, 0), 0);
+	assert_accounted(&d);
+	write_ok(&d, 0, buf, 50);
+	ck_assert_int_eq(mfs_data_zero_range(&d, &sp, 10, 20), 0);
+	assert_accounted(&d);
+	{
+		struct mfs_space esp = {.limit_bytes = GiB};
+		struct mfs_data e;
+
+		mfs_data_init(&e);
+		ck_assert_int_eq(mfs_data_write(&e, &esp, 0, buf, 30), 0);
+		ck_assert_int_eq(mfs_data_copy(&e, &esp, 40, &d, 0, 50), 0);
+		ck_assert_int_eq(mfs_data_copy(&e, &esp, 2000, &e, 0, 90), 0);
+		ck_assert_uint_eq(mfs_data_chunks(&e), 1);
+		ck_assert_uint_eq(mfs_space_used(&esp), CS);
+		assert_consistent(&e);
+		mfs_data_read(&e, 2000, got, 90);
+		ck_assert_mem_eq(got, buf, 30);
+		ck_assert_mem_eq(got + 40, buf, 10);
+		ck_assert(all_zero(got + 50, 20));
+		ck_assert_mem_eq(got + 70, buf + 30, 20);
+		mfs_data_free(&e, &esp);
+		ck_assert_uint_eq(mfs_space_used(&esp), 0);
+	}
+	ck_assert_int_eq(mfs_data_copy(&d, &sp, 3 * CS, &d, 0, 50), 0);
+	ck_assert_uint_eq(mfs_data_chunks(&d), 2);
+	assert_accounted(&d);
 }
 END_TEST
 
@@ -1257,6 +1353,7 @@ static Suite *data_suite(void)
 	tcase_add_test(tc, offsets_near_the_largest_file_size_work_and_past_it_give_efbig);
 	tcase_add_test(tc, tree_height_follows_the_highest_chunk);
 	tcase_add_test(tc, check_reports_a_wrong_chunk_count);
+	tcase_add_test(tc, a_lone_chunk_0_needs_no_node_and_a_second_chunk_brings_one);
 	tcase_add_test(tc, random_operations_match_a_flat_reference);
 	tcase_add_test(tc, each_failed_allocation_gives_enomem_and_leaves_the_file_consistent);
 	suite_add_tcase(s, tc);
