@@ -10,7 +10,7 @@
  * read as zeros.  A buffer is allocated with the smallest power of two
  * (at least 64 bytes) that holds what was written into it and grows by
  * doubling up to MFS_CHUNK_SIZE, so the tail of a small file costs about its
- * size in memory.
+ * size in memory; a file of one chunk (up to 4 KiB) has no tree node.
  *
  * Accounting follows tmpfs pages: every present chunk, whatever its cap,
  * reserves MFS_CHUNK_SIZE bytes of the mfs_space budget before it is
@@ -45,7 +45,8 @@
 
 struct mfs_data {
 	/* The radix tree's root (opaque to users; it also holds the tree's
-	 * height and chunk count, so that an inode's union stays 8 bytes). */
+	 * height and chunk count, so that an inode's union stays 8 bytes), or
+	 * the file's only chunk if that is chunk 0, with no node at all. */
 	void *root;
 };
 
