@@ -234,8 +234,15 @@ START_TEST(sigterm_under_load_unmounts_exits_0_and_writers_get_errors_not_hangs)
 	stop_writers(&l, done, errs);
 	for (int w = 0; w < WRITERS; w++) {
 		ck_assert_msg(done[w] > 0, "writer %d never got going", w);
+		/*
+		 * ECANCELED: over io_uring, a request the kernel handed to a
+		 * ring entry just as that ring's thread exited is ended with
+		 * it (fs/fuse/dev_uring.c, fuse_uring_send_in_task() run with
+		 * the task dead; seen in the fuse_request_end trace event,
+		 * from a kworker, about 1 run in 25).
+		 */
 		ck_assert_msg(errs[w] == ENOTCONN || errs[w] == ECONNABORTED || errs[w] == ENODEV ||
-				  errs[w] == EIO,
+				  errs[w] == EIO || errs[w] == ECANCELED,
 			      "writer %d after the daemon left: errno %d (%s)", w, errs[w],
 			      strerror(errs[w]));
 	}
