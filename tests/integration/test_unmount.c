@@ -125,6 +125,27 @@ static void start_writers(struct load *l, int fail_ok)
 	close(dirfd); /* only the writers hold the mount now */
 }
 
+/*
+ * Until every writer is past its first file (its file number 1 exists): a
+ * fixed sleep was not always enough for the slowest one under a sanitizer
+ * on a loaded machine ("writer 1 never got going").
+ */
+static void wait_writers_going(void)
+{
+	double end = now_s() + WATCHDOG_S / 2;
+
+	for (int w = 0; w < WRITERS; w++) {
+		char path[PATH_MAX + 32];
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/w%d-1", hx_mnt.dir, w);
+		while (stat(path, &st) != 0) {
+			ck_assert_msg(now_s() < end, "writer %d made no file in %d s", w, WATCHDOG_S / 2);
+			sleep_s(0.01);
+		}
+	}
+}
+
 /* Tell the writers to stop, wait for them; the number of files each made and its errno. */
 static void stop_writers(struct load *l, unsigned long *done, int *errs)
 {
@@ -186,7 +207,8 @@ START_TEST(lazy_unmount_under_load_lets_writers_finish_and_the_daemon_exit_0)
 		return;
 	alarm(WATCHDOG_S * 2);
 	start_writers(&l, 0);
-	sleep_s(0.5);
+	wait_writers_going();
+	sleep_s(0.3);
 	ck_assert_msg(hx_sh("fusermount3 -u '%s' 2>/dev/null", hx_mnt.dir) != 0,
 		      "fusermount3 -u succeeded with files open");
 	ck_assert_msg(mounted_here(hx_mnt.dir), "refused unmount took the mount away");
@@ -220,7 +242,8 @@ START_TEST(sigterm_under_load_unmounts_exits_0_and_writers_get_errors_not_hangs)
 		return;
 	alarm(WATCHDOG_S * 2);
 	start_writers(&l, 1);
-	sleep_s(0.5);
+	wait_writers_going();
+	sleep_s(0.3);
 	ck_assert_int_eq(kill(hx_mnt.pid, SIGTERM), 0);
 	int status = wait_daemon(hx_mnt.pid, 30);
 	pid_t pid = hx_mnt.pid;
@@ -233,7 +256,7 @@ START_TEST(sigterm_under_load_unmounts_exits_0_and_writers_get_errors_not_hangs)
 	sleep_s(0.3);
 	stop_writers(&l, done, errs);
 	for (int w = 0; w < WRITERS; w++) {
-		ck_assert_msg(done[w] > 0, "writer %d never got going", w);
+		ck_assert_msg(done[w] > 0, "writer %d never got going (errno %d)", w, errs[w]);
 		/*
 		 * ECANCELED: over io_uring, a request the kernel handed to a
 		 * ring entry just as that ring's thread exited is ended with
