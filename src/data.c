@@ -119,7 +119,7 @@ static void tree_load(const struct mfs_data *d, struct tree *t)
 	}
 }
 
-static void tree_store(struct mfs_data *d, struct tree *t)
+static void tree_store(struct mfs_data *d, const struct tree *t)
 {
 	struct node *root = t->root;
 
@@ -127,7 +127,6 @@ static void tree_store(struct mfs_data *d, struct tree *t)
 		d->root = (void *)((uintptr_t)root->slot[0] | LONE_TAG);
 		if (root != &t->lone)
 			mfs_free(root);
-		t->root = NULL; /* t is spent */
 		return;
 	}
 	d->root = root; /* never &t->lone here: it only ever holds chunk 0 (above) */

@@ -163,9 +163,10 @@ static size_t marks_allowed(size_t n)
  * Mark every MFS_DIR_MARK_EVERY-th entry from the head again, once removals
  * left too many marks for the entries (each removal of a marked entry passes
  * its mark on, so the marks thin out only here): O(n) after at least n/2
- * removals since the last time, amortised O(1).  The array was big enough
- * before and only shrinks; if the smaller array cannot be had, the larger
- * one stays.
+ * removals since the last time, amortised O(1).  Only called with entries
+ * left (tidy_marks), so at least the head is marked.  The array was big
+ * enough before and only shrinks; if the smaller array cannot be had, the
+ * larger one stays.
  */
 static void remark(struct mfs_dir *dir)
 {
@@ -179,11 +180,7 @@ static void remark(struct mfs_dir *dir)
 	dir->nmarks = n;
 	dir->since_mark = (unsigned)(i % MFS_DIR_MARK_EVERY);
 	cap = n < MIN_MARKS ? MIN_MARKS : n;
-	if (n == 0) {
-		mfs_free(dir->marks);
-		dir->marks = NULL;
-		dir->cap = 0;
-	} else if (cap < dir->cap / 2 && (marks = mfs_realloc(dir->marks, cap * sizeof(*marks)))) {
+	if (cap < dir->cap / 2 && (marks = mfs_realloc(dir->marks, cap * sizeof(*marks)))) {
 		dir->marks = marks;
 		dir->cap = cap;
 	}
@@ -258,10 +255,8 @@ static int add_entry(struct mfs_dir *dir, const char *name, size_t namelen,
 		return err;
 	}
 
-	if (mark) {
+	if (mark)
 		dir->marks[dir->nmarks++] = (struct mfs_dirmark){e->pos, e};
-		dir->since_mark = 0;
-	}
 	dir->since_mark = (dir->since_mark + 1) % MFS_DIR_MARK_EVERY;
 	dir->nlive++;
 	dir->next_pos++;
