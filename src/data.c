@@ -119,11 +119,17 @@ static void tree_load(const struct mfs_data *d, struct tree *t)
 	}
 }
 
+/* Is root, a node of a tree of this height, a leaf that holds chunk 0 and nothing else? */
+static bool holds_only_chunk0(const struct node *root, unsigned height)
+{
+	return root && height == 1 && root->count == 1 && root->slot[0];
+}
+
 static void tree_store(struct mfs_data *d, const struct tree *t)
 {
 	struct node *root = t->root;
 
-	if (root && t->height == 1 && root->count == 1 && root->slot[0]) {
+	if (holds_only_chunk0(root, t->height)) {
 		d->root = (void *)((uintptr_t)root->slot[0] | LONE_TAG);
 		if (root != &t->lone)
 			mfs_free(root);
@@ -1239,7 +1245,7 @@ int mfs_data_check(const struct mfs_data *d, const char **why)
 	const struct node *root = d->root;
 	struct tree t;
 
-	if (root && !is_lone(root) && root->height == 1 && root->count == 1 && root->slot[0]) {
+	if (root && !is_lone(root) && holds_only_chunk0(root, root->height)) {
 		if (why)
 			*why = "a lone chunk 0 kept in a node";
 		return -EUCLEAN;
